@@ -1,0 +1,122 @@
+/*
+ * The only database API the rest of the program sees: connections,
+ * prepared statements with bound parameters, transactions, and one place
+ * that decides what a database error means (retry, reconnect or fail).
+ */
+#ifndef PJ_COMMON_DB_H
+#define PJ_COMMON_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/attr.h"
+#include "common/error.h"
+
+#define PJ_DB_TEXT_MAX 256   /* host, user, names */
+#define PJ_DB_PATH_MAX 1024  /* sockets, files */
+#define PJ_MAX_PARAMS 16
+#define PJ_MAX_COLUMNS 16
+
+enum pj_tls_mode {
+	PJ_TLS_DISABLED,        /* plain text */
+	PJ_TLS_PREFERRED,       /* TLS when the server offers it */
+	PJ_TLS_REQUIRED,        /* TLS or no connection; no verification */
+	PJ_TLS_VERIFY_CA,       /* TLS, server certificate checked */
+	PJ_TLS_VERIFY_IDENTITY, /* and its name matches the host */
+};
+
+/* Where and how to connect; filled by config/, read by common/db.c. */
+struct pj_db_config {
+	char host[PJ_DB_TEXT_MAX];        /* "" with a socket */
+	int64_t port;
+	char socket[PJ_DB_PATH_MAX];      /* unix socket path, or "" */
+	char name[PJ_DB_TEXT_MAX];        /* the Placement schema */
+	char user[PJ_DB_TEXT_MAX];
+	/* Secrets: at most one source is set. Never logged or printed. */
+	char password[PJ_DB_TEXT_MAX];    /* inline, from a 0600 config */
+	char password_file[PJ_DB_PATH_MAX];
+	char password_env[PJ_DB_TEXT_MAX]; /* name of an environment variable */
+	char option_file[PJ_DB_PATH_MAX];  /* a MariaDB option file ... */
+	char option_group[PJ_DB_TEXT_MAX]; /* ... and its group */
+	enum pj_tls_mode tls_mode;
+	char tls_ca[PJ_DB_PATH_MAX];
+	char tls_cert[PJ_DB_PATH_MAX];
+	char tls_key[PJ_DB_PATH_MAX];
+	int64_t connect_timeout_ms;
+	int64_t read_timeout_ms;
+	int64_t write_timeout_ms;
+	int64_t lock_wait_timeout_ms; /* innodb_lock_wait_timeout, >= 1 s */
+};
+
+struct pj_db;   /* one connection */
+struct pj_stmt; /* one prepared statement on it */
+
+enum pj_param_type { PJ_PARAM_INT, PJ_PARAM_TEXT, PJ_PARAM_NULL };
+
+/* One bound value. Text is not copied: it must outlive the execute. */
+struct pj_param {
+	enum pj_param_type type;
+	int64_t num;
+	const char *text;
+	size_t len; /* of text; 0 with PJ_TEXT means strlen(text) */
+};
+
+#define PJ_INT(v) ((struct pj_param){ .type = PJ_PARAM_INT, .num = (v) })
+#define PJ_TEXT(s) ((struct pj_param){ .type = PJ_PARAM_TEXT, .text = (s) })
+#define PJ_TEXTN(s, n) \
+	((struct pj_param){ .type = PJ_PARAM_TEXT, .text = (s), .len = (n) })
+#define PJ_NULL ((struct pj_param){ .type = PJ_PARAM_NULL })
+
+/*
+ * Connects as cfg says (utf8mb4, timeouts, TLS), reads the password from
+ * its one configured source and wipes it after use, then sets the session
+ * (lock wait timeout, UTC time zone, REPEATABLE READ). On failure *out is
+ * untouched and err says why: PJ_ECONN (unreachable), PJ_EACCESS (denied),
+ * PJ_ECONFIG (bad TLS or secret file), PJ_EDB. cfg is copied.
+ */
+int pj_db_connect(const struct pj_db_config *cfg, struct pj_db **out,
+    struct pj_error *err) PJ_MUSTCHECK;
+/* Drops the connection and connects again with the same settings. Every
+ * statement prepared on the old connection must have been closed. */
+int pj_db_reconnect(struct pj_db *db, struct pj_error *err) PJ_MUSTCHECK;
+void pj_db_close(struct pj_db *db);
+/* "10.11.6-MariaDB-0+deb12u1", valid while db is open. */
+const char *pj_db_server_version(const struct pj_db *db);
+
+int pj_db_begin(struct pj_db *db, struct pj_error *err) PJ_MUSTCHECK;
+int pj_db_commit(struct pj_db *db, struct pj_error *err) PJ_MUSTCHECK;
+/* Rolls back if a transaction is open; ignores errors (the connection may
+ * be gone, which rolls back too). */
+void pj_db_rollback(struct pj_db *db);
+
+/* Prepares sql, a compile-time constant of the caller. */
+int pj_stmt_prepare(struct pj_db *db, const char *sql, struct pj_stmt **out,
+    struct pj_error *err) PJ_MUSTCHECK;
+/* Binds n parameters, executes and buffers the whole result. */
+int pj_stmt_exec(struct pj_stmt *st, const struct pj_param *p, size_t n,
+    struct pj_error *err) PJ_MUSTCHECK;
+/* Next row into the statement's buffers; *row false at the end. */
+int pj_stmt_fetch(struct pj_stmt *st, bool *row, struct pj_error *err)
+    PJ_MUSTCHECK;
+/* Column values of the current row (0-based). A NULL reads as 0 or "". */
+bool pj_stmt_is_null(const struct pj_stmt *st, unsigned int col);
+int64_t pj_stmt_int(const struct pj_stmt *st, unsigned int col);
+/* NUL-terminated text, valid until the next fetch or exec; *len may be
+ * NULL. Bytes past the column's buffer are never returned. */
+const char *pj_stmt_text(const struct pj_stmt *st, unsigned int col,
+    size_t *len);
+/* Rows changed by the last execute (INSERT, UPDATE, DELETE). */
+uint64_t pj_stmt_affected(const struct pj_stmt *st);
+/* Rows in the buffered result of the last execute. */
+uint64_t pj_stmt_rows(const struct pj_stmt *st);
+void pj_stmt_close(struct pj_stmt *st);
+
+/* Prepare, execute, close: for a statement whose rows are not read. */
+int pj_db_exec(struct pj_db *db, const char *sql, const struct pj_param *p,
+    size_t n, uint64_t *affected, struct pj_error *err) PJ_MUSTCHECK;
+
+/* The status a database error number stands for (the one table). */
+enum pj_status pj_db_classify(unsigned int db_errno);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * The pass interface. A pass is one kind of damage: it finds candidates in
+ * key order and repairs one batch of them under lock. The engine owns the
+ * rest (loop, transactions, retries, limits, counts, report): a pass never
+ * begins or commits, sleeps, retries or checks dry run.
+ */
+#ifndef PJ_WORKER_PASS_H
+#define PJ_WORKER_PASS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/db.h"
+#include "common/error.h"
+#include "config/config.h"
+
+#define PJ_KEY_TEXT_MAX 256
+
+struct pj_key { /* a position in a pass's key order */
+	int64_t id;
+	char text[PJ_KEY_TEXT_MAX]; /* compared by the database, never in C */
+};
+
+struct pj_batch {
+	struct pj_key *keys;
+	size_t n, cap; /* keys found; at most worker.batch_size */
+};
+
+struct pj_ctx { /* what a pass may use; owned by the engine */
+	struct pj_db *db;
+	const struct pj_config *cfg;
+	const char *run_id;
+};
+
+struct pj_pass {
+	const char *name;        /* passes.<name> in the config; --pass NAME */
+	const char *description; /* one line for --help and the report */
+	/*
+	 * Up to b->cap candidates after *after (after is NULL for the first
+	 * batch), in key order, without locks. Sets b->n.
+	 */
+	int (*find_batch)(struct pj_ctx *ctx, const struct pj_key *after,
+	    struct pj_batch *b, struct pj_error *err);
+	/*
+	 * Inside the engine's transaction: lock the candidates (the key range
+	 * b->keys[0] .. b->keys[b->n - 1]), re-check the damage, repair what
+	 * is still damaged, and add the rows repaired to *repaired.
+	 */
+	int (*repair_batch)(struct pj_ctx *ctx, const struct pj_batch *b,
+	    size_t *repaired, struct pj_error *err);
+	/* A candidate for a log line at -v. */
+	void (*describe)(const struct pj_key *key, char *buf, size_t size);
+};
+
+extern const struct pj_pass pj_pass_incomplete_consumers;
+
+/* Every pass in run order, NULL-terminated (worker/passes.c). */
+extern const struct pj_pass *const pj_passes[];
+
+/* The pass called name (compared exactly: names come from code), or NULL. */
+const struct pj_pass *pj_pass_find(const char *name);
+
+#endif
