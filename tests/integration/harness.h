@@ -1,0 +1,62 @@
+/*
+ * Helpers for integration tests against the sandbox MariaDB started by
+ * scripts/sandbox-db.sh. Every function fails the running cmocka test on
+ * error (these are tests: no status to check).
+ */
+#ifndef PJ_TESTS_HARNESS_H
+#define PJ_TESTS_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/db.h"
+
+/*
+ * Checks that the sandbox answers (PJ_TEST_SOCKET names its socket). If
+ * not: exit 77 (skip) when PJ_TEST_ALLOW_SKIP=1 and CI is not "true",
+ * saying why; otherwise print why and exit 1. Call first in main().
+ */
+void h_require_sandbox(void);
+
+/* Drops and creates database name from sql/placement-schema.sql. */
+void h_reset_db(const char *name);
+/* Runs SQL text (several statements allowed) in database name with the
+ * mariadb client as the sandbox's root. */
+void h_sql(const char *name, const char *sql);
+/* Runs a SQL file (path relative to the source tree) likewise. */
+void h_sql_file(const char *name, const char *path);
+/* The first column of the first row of a query, as text (caller frees);
+ * "NULL" for SQL NULL, "" for no row. */
+char *h_query(const char *name, const char *sql);
+/* h_query as a number. */
+long long h_query_int(const char *name, const char *sql);
+/* A checksum of every table of database name (CHECKSUM TABLE ... EXTENDED
+ * over all of them), to compare before and after. Caller frees. */
+char *h_checksum(const char *name);
+
+/* Connects through the project's db layer as root to database name. */
+struct pj_db *h_connect(const char *name);
+
+/*
+ * Writes a config for database name to a fresh temporary file (mode 0600)
+ * with extra YAML appended (top-level sections; may be NULL) and returns
+ * its path (caller frees; h_cleanup removes it).
+ */
+char *h_config(const char *name, const char *extra_yaml);
+
+struct h_result {
+	int exit_code;   /* or 128 + signal */
+	char *out;       /* all of stdout, NUL-terminated */
+	char *err;       /* all of stderr */
+};
+
+/* Runs the placement-janitor binary with argv (NULL-terminated, without
+ * argv[0]) and env additions ("K=V" strings, NULL-terminated or NULL);
+ * waits for it and captures its output. */
+struct h_result h_run(const char *const *argv, const char *const *env);
+void h_result_free(struct h_result *r);
+
+/* Removes temporary files the harness made. */
+void h_cleanup(void);
+
+#endif
