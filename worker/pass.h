@@ -32,6 +32,15 @@ struct pj_ctx { /* what a pass may use; owned by the engine */
 	const char *run_id;
 };
 
+/* Write privileges a pass needs in repair mode, beyond SELECT on the
+ * schema that every run needs (worker/grants.c prints them). */
+enum pj_priv { PJ_PRIV_INSERT = 1, PJ_PRIV_UPDATE = 2, PJ_PRIV_DELETE = 4 };
+
+struct pj_grant {
+	const char *table;
+	unsigned int privs; /* enum pj_priv bits */
+};
+
 struct pj_pass {
 	const char *name;        /* passes.<name> in the config; --pass NAME */
 	const char *description; /* one line for --help and the report */
@@ -48,6 +57,7 @@ struct pj_pass {
 	 */
 	int (*repair_batch)(struct pj_ctx *ctx, const struct pj_batch *b,
 	    size_t *repaired, struct pj_error *err);
+	const struct pj_grant *grants; /* repair mode; ends with table NULL */
 	/* A candidate for a log line at -v. */
 	void (*describe)(const struct pj_key *key, char *buf, size_t size);
 };

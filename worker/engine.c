@@ -1,0 +1,313 @@
+/* The batch loop: transactions, retries, limits, dry run and counts. */
+#include "worker/engine.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "common/time.h"
+#include "worker/pass.h"
+
+/* Why a pass loop ended early; the report's stopped_by. */
+enum stop_reason { RUN_ON, STOP_MAX_ROWS, STOP_MAX_RUNTIME, STOP_SIGNAL };
+
+static const char *const stop_names[] = {
+	[RUN_ON] = NULL,
+	[STOP_MAX_ROWS] = "max_rows",
+	[STOP_MAX_RUNTIME] = "max_runtime",
+	[STOP_SIGNAL] = "signal",
+};
+
+struct engine {
+	struct pj_ctx ctx;
+	const struct pj_run_opts *opts;
+	int64_t started_ms;
+	size_t repaired_total; /* over all passes, for worker.max_rows */
+	uint64_t rng;          /* backoff jitter */
+	enum stop_reason stop;
+	struct pj_batch batch;
+};
+
+static bool
+selected(const struct pj_run_opts *opts, const struct pj_pass *pass)
+{
+	size_t i;
+
+	if (opts->n_only == 0)
+		return true;
+	for (i = 0; i < opts->n_only; i++) {
+		if (strcmp(opts->only[i], pass->name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static enum stop_reason
+check_limits(struct engine *e)
+{
+	const struct pj_worker_config *w = &e->ctx.cfg->worker;
+
+	if (e->opts->stop != NULL && *e->opts->stop)
+		return STOP_SIGNAL;
+	if (w->max_runtime_ms > 0 &&
+	    pj_time_mono_ms() - e->started_ms >= w->max_runtime_ms)
+		return STOP_MAX_RUNTIME;
+	if (w->max_rows > 0 && !e->opts->dry_run &&
+	    e->repaired_total >= (size_t)w->max_rows)
+		return STOP_MAX_ROWS;
+	return RUN_ON;
+}
+
+/* Full jitter: a random wait up to retry_backoff * 2^attempt, capped. */
+static void
+backoff(struct engine *e, unsigned int attempt)
+{
+	int64_t cap = e->ctx.cfg->worker.retry_backoff_ms;
+
+	for (; attempt > 0 && cap < 10000; attempt--)
+		cap *= 2;
+	e->rng ^= e->rng << 13;
+	e->rng ^= e->rng >> 7;
+	e->rng ^= e->rng << 17;
+	pj_time_sleep_ms(1 + (int64_t)(e->rng % (uint64_t)cap));
+}
+
+/* After a retryable failure: wait, and reconnect if the link is gone. */
+static int
+prepare_retry(struct engine *e, int rc, unsigned int attempt,
+    struct pj_error *err)
+{
+	pj_error_clear(err);
+	backoff(e, attempt);
+	if (rc == PJ_ECONN)
+		return pj_db_reconnect(e->ctx.db, err);
+	return PJ_OK;
+}
+
+static int
+find_with_retry(struct engine *e, const struct pj_pass *pass,
+    const struct pj_key *after, struct pj_pass_report *pr,
+    struct pj_error *err)
+{
+	unsigned int attempt;
+	int rc;
+
+	for (attempt = 0;; attempt++) {
+		e->batch.n = 0;
+		rc = pass->find_batch(&e->ctx, after, &e->batch, err);
+		if (rc == PJ_OK || !pj_status_retryable(rc) ||
+		    attempt >= (unsigned int)e->ctx.cfg->worker.retries)
+			return rc;
+		pr->retries++;
+		pj_log_warn("find_retry", "pass=%s attempt=%u status=%s %s",
+		    pass->name, attempt + 1, pj_status_name(rc), err->msg);
+		rc = prepare_retry(e, rc, attempt, err);
+		if (rc && rc != PJ_ECONN)
+			return rc;
+	}
+}
+
+/* One batch as one transaction, redone whole on a retryable error. */
+static int
+repair_with_retry(struct engine *e, const struct pj_pass *pass,
+    struct pj_pass_report *pr, size_t *repaired, struct pj_error *err)
+{
+	int64_t t0;
+	unsigned int attempt;
+	int rc;
+
+	for (attempt = 0;; attempt++) {
+		*repaired = 0;
+		t0 = pj_time_mono_us();
+		rc = pj_db_begin(e->ctx.db, err);
+		if (rc == PJ_OK)
+			rc = pass->repair_batch(&e->ctx, &e->batch, repaired,
+			    err);
+		if (rc == PJ_OK)
+			rc = pj_db_commit(e->ctx.db, err);
+		if (rc == PJ_OK) {
+			pj_log_debug("batch_done",
+			    "pass=%s keys=%zu repaired=%zu us=%lld", pass->name,
+			    e->batch.n, *repaired,
+			    (long long)(pj_time_mono_us() - t0));
+			return PJ_OK;
+		}
+		pj_db_rollback(e->ctx.db);
+		if (!pj_status_retryable(rc) ||
+		    attempt >= (unsigned int)e->ctx.cfg->worker.retries)
+			return rc;
+		pr->retries++;
+		if (rc == PJ_ECONFLICT)
+			pr->conflicts++;
+		pj_log_info("batch_retry", "pass=%s attempt=%u status=%s %s",
+		    pass->name, attempt + 1, pj_status_name(rc), err->msg);
+		rc = prepare_retry(e, rc, attempt, err);
+		if (rc && rc != PJ_ECONN)
+			return rc;
+	}
+}
+
+/* Failures that end the whole run: nothing later could succeed. */
+static bool
+fatal(int rc)
+{
+	return rc == PJ_ECONN || rc == PJ_EACCESS || rc == PJ_ESCHEMA ||
+	    rc == PJ_ENOMEM || rc == PJ_EINTERNAL || rc == PJ_ECONFIG;
+}
+
+static void
+log_found(const struct pj_pass *pass, const struct pj_batch *b)
+{
+	char text[PJ_KEY_TEXT_MAX + 64];
+	size_t i;
+
+	if (!pj_log_enabled(PJ_LOG_DEBUG) || pass->describe == NULL)
+		return;
+	for (i = 0; i < b->n; i++) {
+		pass->describe(&b->keys[i], text, sizeof(text));
+		pj_log_debug("found", "pass=%s %s", pass->name, text);
+	}
+}
+
+/* Counts the damage after the cursor without repairing: what remains. */
+static int
+count_rest(struct engine *e, const struct pj_pass *pass, struct pj_key *after,
+    bool have_after, struct pj_pass_report *pr, struct pj_error *err)
+{
+	int rc;
+
+	for (;;) {
+		rc = find_with_retry(e, pass, have_after ? after : NULL, pr,
+		    err);
+		if (rc || e->batch.n == 0)
+			return rc;
+		pr->remaining += e->batch.n;
+		*after = e->batch.keys[e->batch.n - 1];
+		have_after = true;
+		if (e->opts->stop != NULL && *e->opts->stop)
+			return PJ_OK;
+	}
+}
+
+static int
+run_pass(struct engine *e, const struct pj_pass *pass,
+    struct pj_pass_report *pr, struct pj_error *err)
+{
+	bool repairing = pr->mode == PJ_MODE_REPAIR && !e->opts->dry_run;
+	struct pj_key after;
+	bool have_after = false;
+	size_t repaired;
+	int rc = PJ_OK;
+
+	memset(&after, 0, sizeof(after));
+	for (;;) {
+		e->stop = check_limits(e);
+		if (e->stop != RUN_ON)
+			break;
+		rc = find_with_retry(e, pass, have_after ? &after : NULL, pr,
+		    err);
+		if (rc || e->batch.n == 0)
+			break;
+		pr->found += e->batch.n;
+		log_found(pass, &e->batch);
+		if (!repairing) {
+			pr->remaining += e->batch.n;
+		} else {
+			rc = repair_with_retry(e, pass, pr, &repaired, err);
+			if (rc == PJ_OK) {
+				pr->repaired += repaired;
+				pr->batches++;
+				e->repaired_total += repaired;
+			} else if (fatal(rc)) {
+				break;
+			} else {
+				/* The batch is left as it was: count, go on. */
+				pr->failed += e->batch.n;
+				pr->remaining += e->batch.n;
+				pj_log_error("batch_failed",
+				    "pass=%s keys=%zu status=%s %s", pass->name,
+				    e->batch.n, pj_status_name(rc), err->msg);
+				if (pr->error[0] == '\0')
+					pj_strlcpy(pr->error, err->msg,
+					    sizeof(pr->error));
+				pj_error_clear(err);
+				rc = PJ_OK;
+				if (e->ctx.cfg->worker.on_batch_failure ==
+				    PJ_ON_FAILURE_STOP)
+					break;
+			}
+		}
+		after = e->batch.keys[e->batch.n - 1];
+		have_after = true;
+		if (repairing && e->ctx.cfg->worker.sleep_between_batches_ms > 0)
+			pj_time_sleep_ms(
+			    e->ctx.cfg->worker.sleep_between_batches_ms);
+	}
+	/* A limit stopped the repair: say how much damage is left. */
+	if (rc == PJ_OK &&
+	    (e->stop == STOP_MAX_ROWS || e->stop == STOP_MAX_RUNTIME))
+		rc = count_rest(e, pass, &after, have_after, pr, err);
+	return rc;
+}
+
+int
+pj_engine_run(struct pj_db *db, const struct pj_config *cfg,
+    const struct pj_run_opts *opts, struct pj_run_report *report,
+    struct pj_error *err)
+{
+	struct engine e;
+	const struct pj_pass *const *pp;
+	struct pj_pass_report *pr;
+	int64_t t0;
+	int rc = PJ_OK;
+
+	memset(&e, 0, sizeof(e));
+	e.ctx.db = db;
+	e.ctx.cfg = cfg;
+	e.ctx.run_id = report->run_id;
+	e.opts = opts;
+	e.started_ms = pj_time_mono_ms();
+	e.rng = (uint64_t)pj_time_mono_us() ^ ((uint64_t)getpid() << 32) ^ 1;
+	e.batch.cap = (size_t)cfg->worker.batch_size;
+	e.batch.keys = calloc(e.batch.cap, sizeof(*e.batch.keys));
+	if (e.batch.keys == NULL)
+		return pj_error_set(err, PJ_ENOMEM, "batch of %zu keys",
+		    e.batch.cap);
+	report->dry_run = opts->dry_run;
+	report->command = opts->command;
+	for (pp = pj_passes; *pp != NULL; pp++) {
+		if (!selected(opts, *pp) ||
+		    pj_cfg_pass_mode(cfg, (*pp)->name) == PJ_MODE_OFF)
+			continue;
+		if (report->n_passes == PJ_MAX_PASSES) {
+			rc = pj_error_set(err, PJ_EINTERNAL, "too many passes");
+			break;
+		}
+		pr = &report->passes[report->n_passes++];
+		memset(pr, 0, sizeof(*pr));
+		pr->name = (*pp)->name;
+		pr->mode = pj_cfg_pass_mode(cfg, (*pp)->name);
+		if (rc || e.stop != RUN_ON)
+			continue; /* listed as not run */
+		pr->ran = true;
+		t0 = pj_time_mono_us();
+		pj_log_info("pass_start", "pass=%s mode=%s dry_run=%s",
+		    pr->name, pj_cfg_mode_name(pr->mode),
+		    opts->dry_run ? "true" : "false");
+		rc = run_pass(&e, *pp, pr, err);
+		pr->seconds = (double)(pj_time_mono_us() - t0) / 1e6;
+		if (rc && pr->error[0] == '\0')
+			pj_strlcpy(pr->error, err->msg, sizeof(pr->error));
+		pj_log_info("pass_done",
+		    "pass=%s found=%zu repaired=%zu failed=%zu remaining=%zu "
+		    "batches=%zu retries=%zu seconds=%.3f",
+		    pr->name, pr->found, pr->repaired, pr->failed,
+		    pr->remaining, pr->batches, pr->retries, pr->seconds);
+	}
+	report->stopped_by = stop_names[e.stop];
+	free(e.batch.keys);
+	return rc;
+}

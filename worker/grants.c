@@ -1,0 +1,109 @@
+/* Printing the GRANTs that the enabled passes need, and no more. */
+#include "worker/grants.h"
+
+#include <string.h>
+
+#include "worker/pass.h"
+
+#define MAX_TABLES 32
+
+struct table_privs {
+	const char *table;
+	unsigned int privs;
+};
+
+/* Writes s between quote characters, doubling any quote inside. */
+static void
+put_quoted(FILE *out, const char *s, char quote)
+{
+	fputc(quote, out);
+	for (; *s != '\0'; s++) {
+		if (*s == quote || (quote == '\'' && *s == '\\'))
+			fputc(*s == '\\' ? '\\' : quote, out);
+		fputc(*s, out);
+	}
+	fputc(quote, out);
+}
+
+static const struct {
+	unsigned int bit;
+	const char *name;
+} priv_names[] = {
+	{ PJ_PRIV_INSERT, "INSERT" },
+	{ PJ_PRIV_UPDATE, "UPDATE" },
+	{ PJ_PRIV_DELETE, "DELETE" },
+};
+
+/* One GRANT line; privs 0 means SELECT on the whole schema. */
+static void
+put_grant(FILE *out, const struct pj_config *cfg, unsigned int privs,
+    const char *table)
+{
+	const char *sep = "";
+	size_t k;
+
+	fputs("GRANT ", out);
+	if (privs == 0)
+		fputs("SELECT", out);
+	for (k = 0; k < sizeof(priv_names) / sizeof(priv_names[0]); k++) {
+		if ((privs & priv_names[k].bit) == 0)
+			continue;
+		fprintf(out, "%s%s", sep, priv_names[k].name);
+		sep = ", ";
+	}
+	fputs(" ON ", out);
+	put_quoted(out, cfg->db.name, '`');
+	fputc('.', out);
+	if (table == NULL)
+		fputc('*', out);
+	else
+		put_quoted(out, table, '`');
+	fputs(" TO ", out);
+	put_quoted(out, cfg->db.user, '\'');
+	fputs("@'%';\n", out);
+}
+
+static size_t
+collect(const struct pj_config *cfg, struct table_privs *t)
+{
+	const struct pj_pass *const *pp;
+	const struct pj_grant *g;
+	size_t n = 0, i;
+
+	for (pp = pj_passes; *pp != NULL; pp++) {
+		if (pj_cfg_pass_mode(cfg, (*pp)->name) != PJ_MODE_REPAIR ||
+		    (*pp)->grants == NULL)
+			continue;
+		for (g = (*pp)->grants; g->table != NULL; g++) {
+			for (i = 0; i < n; i++) {
+				if (strcmp(t[i].table, g->table) == 0)
+					break;
+			}
+			if (i == n && n == MAX_TABLES)
+				continue;
+			if (i == n) {
+				t[n].table = g->table;
+				t[n].privs = 0;
+				n++;
+			}
+			t[i].privs |= g->privs;
+		}
+	}
+	return n;
+}
+
+void
+pj_grants_print(const struct pj_config *cfg, FILE *out)
+{
+	struct table_privs t[MAX_TABLES];
+	size_t n, i;
+
+	fputs("-- placement-janitor: least privileges for the passes in "
+	      "repair mode.\n"
+	      "-- Replace '%' with the hosts the worker connects from.\n",
+	    out);
+	put_grant(out, cfg, 0, NULL);
+	n = collect(cfg, t);
+	for (i = 0; i < n; i++)
+		put_grant(out, cfg, t[i].privs, t[i].table);
+}

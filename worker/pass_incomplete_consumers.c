@@ -1,0 +1,195 @@
+/*
+ * Incomplete consumers: allocations whose consumer_id has no consumers row.
+ * Repair creates the row with the configured "incomplete" project and user,
+ * as Placement's own online migration create_incomplete_consumers does.
+ */
+#include "worker/pass.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/strings.h"
+
+/* MySQL/MariaDB error number for a duplicate key. */
+#define ER_DUP_ENTRY_NUMBER 1062
+
+/*
+ * Keyset pages over allocations_consumer_id_idx; the join probes
+ * uniq_consumers0uuid. GROUP BY lets the collation decide which ids are the
+ * same consumer (case and trailing spaces do not count).
+ */
+#define FIND_HEAD \
+	"SELECT a.consumer_id FROM allocations a" \
+	" LEFT JOIN consumers c ON c.uuid = a.consumer_id" \
+	" WHERE c.id IS NULL"
+#define FIND_TAIL " GROUP BY a.consumer_id ORDER BY a.consumer_id LIMIT ?"
+static const char SQL_FIND_FIRST[] = FIND_HEAD FIND_TAIL;
+static const char SQL_FIND_NEXT[] =
+    FIND_HEAD " AND a.consumer_id > ?" FIND_TAIL;
+
+/*
+ * Locks the batch's allocations and, through the join's probe of the
+ * unique index, the gap where each missing consumer row would go, so no
+ * one can create or delete them until COMMIT. Same order as Placement:
+ * allocations, then consumers.
+ */
+static const char SQL_LOCK[] =
+    "SELECT COUNT(*) FROM allocations a"
+    " LEFT JOIN consumers c ON c.uuid = a.consumer_id"
+    " WHERE a.consumer_id BETWEEN ? AND ? FOR UPDATE";
+
+/* Re-checks the damage under the lock and repairs what is left of it. */
+static const char SQL_REPAIR[] =
+    "INSERT INTO consumers"
+    " (uuid, project_id, user_id, generation, consumer_type_id, created_at)"
+    " SELECT a.consumer_id, ?, ?, 0, NULL, UTC_TIMESTAMP()"
+    " FROM allocations a LEFT JOIN consumers c ON c.uuid = a.consumer_id"
+    " WHERE a.consumer_id BETWEEN ? AND ? AND c.id IS NULL"
+    " GROUP BY a.consumer_id";
+
+/* A locking read: it sees rows committed by others after our snapshot. */
+static const char SQL_PROJECT_GET[] =
+    "SELECT id FROM projects WHERE external_id = ? LOCK IN SHARE MODE";
+static const char SQL_PROJECT_ADD[] =
+    "INSERT INTO projects (external_id, created_at)"
+    " VALUES (?, UTC_TIMESTAMP())";
+static const char SQL_USER_GET[] =
+    "SELECT id FROM users WHERE external_id = ? LOCK IN SHARE MODE";
+static const char SQL_USER_ADD[] =
+    "INSERT INTO users (external_id, created_at) VALUES (?, UTC_TIMESTAMP())";
+
+static int
+find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
+    struct pj_error *err)
+{
+	struct pj_param p[2];
+	struct pj_stmt *st = NULL;
+	size_t n = 0;
+	bool row;
+	int rc;
+
+	if (after == NULL) {
+		p[0] = PJ_INT((int64_t)b->cap);
+		rc = pj_stmt_prepare(ctx->db, SQL_FIND_FIRST, &st, err);
+	} else {
+		p[0] = PJ_TEXT(after->text);
+		p[1] = PJ_INT((int64_t)b->cap);
+		rc = pj_stmt_prepare(ctx->db, SQL_FIND_NEXT, &st, err);
+	}
+	if (rc)
+		goto out;
+	rc = pj_stmt_exec(st, p, after == NULL ? 1 : 2, err);
+	while (rc == PJ_OK && n < b->cap) {
+		rc = pj_stmt_fetch(st, &row, err);
+		if (rc || !row)
+			break;
+		b->keys[n].id = 0;
+		pj_strlcpy(b->keys[n].text, pj_stmt_text(st, 0, NULL),
+		    sizeof(b->keys[n].text));
+		n++;
+	}
+	if (rc == PJ_OK)
+		b->n = n;
+out:
+	pj_stmt_close(st);
+	return rc;
+}
+
+/*
+ * The id of the row whose external_id is external_id, creating it if
+ * missing. A duplicate key means another worker or the Placement API made
+ * it meanwhile: read that one back.
+ */
+static int
+ensure_external(struct pj_db *db, const char *sql_get, const char *sql_add,
+    const char *external_id, int64_t *id, struct pj_error *err)
+{
+	struct pj_param p = PJ_TEXT(external_id);
+	struct pj_stmt *get = NULL;
+	unsigned int attempt;
+	bool row = false;
+	int rc;
+
+	rc = pj_stmt_prepare(db, sql_get, &get, err);
+	for (attempt = 0; rc == PJ_OK && attempt < 2; attempt++) {
+		rc = pj_stmt_exec(get, &p, 1, err);
+		if (rc == PJ_OK)
+			rc = pj_stmt_fetch(get, &row, err);
+		if (rc || row)
+			break;
+		rc = pj_db_exec(db, sql_add, &p, 1, NULL, err);
+		if (rc == PJ_EDB && err->db_errno == ER_DUP_ENTRY_NUMBER) {
+			pj_error_clear(err);
+			rc = PJ_OK;
+		}
+	}
+	if (rc == PJ_OK && !row)
+		rc = pj_error_set(err, PJ_EDB,
+		    "row for external id %.64s vanished after insert",
+		    external_id);
+	if (rc == PJ_OK)
+		*id = pj_stmt_int(get, 0);
+	pj_stmt_close(get);
+	return rc;
+}
+
+static int
+repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
+    struct pj_error *err)
+{
+	const struct pj_placement_config *pc = &ctx->cfg->placement;
+	const char *lo = b->keys[0].text;
+	const char *hi = b->keys[b->n - 1].text;
+	struct pj_param range[2] = { PJ_TEXT(lo), PJ_TEXT(hi) };
+	struct pj_param fix[4];
+	int64_t project_id = 0, user_id = 0;
+	uint64_t inserted = 0;
+	int rc;
+
+	rc = pj_db_exec(ctx->db, SQL_LOCK, range, 2, NULL, err);
+	if (rc)
+		goto out;
+	rc = ensure_external(ctx->db, SQL_PROJECT_GET, SQL_PROJECT_ADD,
+	    pc->incomplete_project_id, &project_id, err);
+	if (rc)
+		goto out;
+	rc = ensure_external(ctx->db, SQL_USER_GET, SQL_USER_ADD,
+	    pc->incomplete_user_id, &user_id, err);
+	if (rc)
+		goto out;
+	fix[0] = PJ_INT(project_id);
+	fix[1] = PJ_INT(user_id);
+	fix[2] = range[0];
+	fix[3] = range[1];
+	rc = pj_db_exec(ctx->db, SQL_REPAIR, fix, 4, &inserted, err);
+	if (rc == PJ_OK)
+		*repaired += (size_t)inserted;
+out:
+	return rc;
+}
+
+static void
+describe(const struct pj_key *key, char *buf, size_t size)
+{
+	char id[PJ_KEY_TEXT_MAX];
+
+	snprintf(buf, size, "consumer=\"%s\" has allocations but no row",
+	    pj_log_uuid(key->text, id, sizeof(id)));
+}
+
+static const struct pj_grant grants[] = {
+	{ "consumers", PJ_PRIV_INSERT },
+	{ "projects", PJ_PRIV_INSERT },
+	{ "users", PJ_PRIV_INSERT },
+	{ NULL, 0 },
+};
+
+const struct pj_pass pj_pass_incomplete_consumers = {
+	.name = "incomplete_consumers",
+	.description = "allocations whose consumer has no consumers row",
+	.find_batch = find_batch,
+	.repair_batch = repair_batch,
+	.grants = grants,
+	.describe = describe,
+};
