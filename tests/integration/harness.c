@@ -1,0 +1,569 @@
+/* Integration test helpers: the sandbox MariaDB, its client, our binary. */
+#include "tests/integration/harness.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/attr.h"
+#include "common/error.h"
+#include "common/strings.h"
+
+#ifndef PJ_SOURCE_DIR
+#error "PJ_SOURCE_DIR must name the source tree"
+#endif
+
+#define TEMP_MAX 64
+
+/* Temporary files to remove in h_cleanup (a test helper's own list). */
+static char *temp_paths[TEMP_MAX];
+static size_t temp_count;
+
+static void hfail(const char *fmt, ...) PJ_PRINTF(1, 2);
+
+/* Fails the running test with a formatted message. */
+static void
+hfail(const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fail_msg("harness: %s", msg);
+}
+
+static void *
+xmalloc(size_t size)
+{
+	void *p = malloc(size);
+
+	if (p == NULL)
+		hfail("out of memory");
+	return p;
+}
+
+static char *
+xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	return memcpy(xmalloc(n), s, n);
+}
+
+static const char *
+sandbox_socket(void)
+{
+	const char *sock = getenv("PJ_TEST_SOCKET");
+
+	return sock != NULL && sock[0] != '\0' ? sock : NULL;
+}
+
+struct buf {
+	char *data;
+	size_t len, cap;
+};
+
+static int
+buf_add(struct buf *b, const char *p, size_t n)
+{
+	char *d;
+
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		d = realloc(b->data, cap);
+		if (d == NULL)
+			return -1;
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+static void
+child_exec(const char *path, const char *const *argv, const char *const *env,
+    int in_fd, int out_fd, int err_fd)
+{
+	size_t i;
+
+	if (in_fd < 0)
+		in_fd = open("/dev/null", O_RDONLY);
+	if (in_fd < 0 || dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 ||
+	    dup2(err_fd, 2) < 0)
+		_exit(126);
+	for (i = 0; env != NULL && env[i] != NULL; i++) {
+		const char *eq = strchr(env[i], '=');
+		char name[256];
+
+		if (eq == NULL || (size_t)(eq - env[i]) >= sizeof(name))
+			_exit(126);
+		memcpy(name, env[i], (size_t)(eq - env[i]));
+		name[eq - env[i]] = '\0';
+		if (setenv(name, eq + 1, 1) != 0)
+			_exit(126);
+	}
+	execvp(path, (char *const *)argv);
+	dprintf(2, "harness: cannot run %s: %s\n", path, strerror(errno));
+	_exit(127);
+}
+
+/* Reads both pipes to their end, then reaps the child. */
+static int
+collect(pid_t pid, int out_fd, int err_fd, struct h_result *r, char *why,
+    size_t why_size)
+{
+	struct buf out = { 0 }, err = { 0 };
+	struct pollfd fds[2] = { { out_fd, POLLIN, 0 }, { err_fd, POLLIN, 0 } };
+	struct buf *dst[2] = { &out, &err };
+	char chunk[8192];
+	int open_fds = 2, status = 0, i;
+	ssize_t n;
+
+	while (open_fds > 0) {
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(why, why_size, "poll: %s", strerror(errno));
+			break;
+		}
+		for (i = 0; i < 2; i++) {
+			if (fds[i].fd < 0 || fds[i].revents == 0)
+				continue;
+			n = read(fds[i].fd, chunk, sizeof(chunk));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n > 0 && buf_add(dst[i], chunk, (size_t)n) == 0)
+				continue;
+			close(fds[i].fd);
+			fds[i].fd = -1;
+			open_fds--;
+		}
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	r->exit_code =
+	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	r->out = out.data != NULL ? out.data : strdup("");
+	r->err = err.data != NULL ? err.data : strdup("");
+	if (r->out == NULL || r->err == NULL) {
+		snprintf(why, why_size, "out of memory");
+		return -1;
+	}
+	return why[0] == '\0' ? 0 : -1;
+}
+
+/*
+ * Runs path with argv (argv[0] included), env additions and in_fd as
+ * standard input (-1: /dev/null), capturing its output. Returns -1 with
+ * why filled if it could not be run; never fails the test itself.
+ */
+static int
+run_process(const char *path, const char *const *argv, const char *const *env,
+    int in_fd, struct h_result *r, char *why, size_t why_size)
+{
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	pid_t pid;
+
+	memset(r, 0, sizeof(*r));
+	why[0] = '\0';
+	if (pipe(out) != 0 || pipe(err) != 0) {
+		snprintf(why, why_size, "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	/* Only the child's dup2 copies survive its exec. */
+	for (int i = 0; i < 2; i++) {
+		fcntl(out[i], F_SETFD, FD_CLOEXEC);
+		fcntl(err[i], F_SETFD, FD_CLOEXEC);
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		snprintf(why, why_size, "fork: %s", strerror(errno));
+		goto fail;
+	}
+	if (pid == 0)
+		child_exec(path, argv, env, in_fd, out[1], err[1]);
+	close(out[1]);
+	close(err[1]);
+	return collect(pid, out[0], err[0], r, why, why_size);
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (out[i] >= 0)
+			close(out[i]);
+		if (err[i] >= 0)
+			close(err[i]);
+	}
+	return -1;
+}
+
+/* Runs the mariadb client as the sandbox's root with stdin from in_fd. */
+static int
+run_client(
+    const char *name, int in_fd, struct h_result *r, char *why, size_t why_size)
+{
+	char sock_arg[1100], db_arg[300];
+	const char *argv[12];
+	size_t n = 0;
+
+	if (sandbox_socket() == NULL) {
+		snprintf(why, why_size,
+		    "PJ_TEST_SOCKET is not set (run "
+		    "eval \"$(scripts/sandbox-db.sh env)\")");
+		return -1;
+	}
+	snprintf(sock_arg, sizeof(sock_arg), "--socket=%s", sandbox_socket());
+	argv[n++] = "mariadb";
+	argv[n++] = "--no-defaults"; /* must come first */
+	argv[n++] = sock_arg;
+	argv[n++] = "--user=root";
+	argv[n++] = "--batch";
+	argv[n++] = "--raw";
+	argv[n++] = "--skip-column-names";
+	argv[n++] = "--default-character-set=utf8mb4";
+	argv[n++] = "--connect-timeout=5";
+	if (name != NULL) {
+		snprintf(db_arg, sizeof(db_arg), "--database=%s", name);
+		argv[n++] = db_arg;
+	}
+	argv[n] = NULL;
+	return run_process("mariadb", argv, NULL, in_fd, r, why, why_size);
+}
+
+/* SQL text as a client's standard input: an unlinked temporary file. */
+static int
+sql_fd(const char *sql)
+{
+	FILE *f = tmpfile();
+	int fd;
+
+	if (f == NULL)
+		hfail("tmpfile: %s", strerror(errno));
+	if (fputs(sql, f) < 0 || fflush(f) != 0)
+		hfail("writing SQL to a temporary file: %s", strerror(errno));
+	fd = dup(fileno(f));
+	fclose(f);
+	if (fd < 0 || lseek(fd, 0, SEEK_SET) != 0)
+		hfail("temporary SQL file: %s", strerror(errno));
+	return fd;
+}
+
+/* Runs SQL from in_fd (closed here); fails the test unless it succeeds.
+ * Returns the client's standard output (caller frees). */
+static char *
+client_ok(const char *name, int in_fd, const char *what)
+{
+	struct h_result r;
+	char why[512];
+	char *out;
+	int rc;
+
+	rc = run_client(name, in_fd, &r, why, sizeof(why));
+	close(in_fd);
+	if (rc != 0) {
+		h_result_free(&r);
+		hfail("%s: %s", what, why);
+	}
+	if (r.exit_code != 0) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s: mariadb exited %d: %s", what,
+		    r.exit_code, r.err);
+		h_result_free(&r);
+		hfail("%s", msg);
+	}
+	out = r.out;
+	r.out = NULL;
+	h_result_free(&r);
+	return out;
+}
+
+void
+h_require_sandbox(void)
+{
+	const char *allow = getenv("PJ_TEST_ALLOW_SKIP");
+	const char *ci = getenv("CI");
+	bool may_skip = allow != NULL && strcmp(allow, "1") == 0 &&
+	    !(ci != NULL && strcmp(ci, "true") == 0);
+	struct h_result r;
+	char why[512];
+	int fd, rc;
+
+	fd = open("/dev/null", O_RDONLY);
+	rc = run_client(NULL, fd, &r, why, sizeof(why));
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0 && r.exit_code != 0)
+		snprintf(why, sizeof(why),
+		    "the sandbox at %s does not answer: "
+		    "%s",
+		    sandbox_socket(), r.err);
+	h_result_free(&r);
+	if (rc == 0 && why[0] == '\0')
+		return;
+	fprintf(stderr, "%s: %s\n", may_skip ? "SKIP" : "FAIL", why);
+	if (!may_skip)
+		fprintf(stderr,
+		    "start it with scripts/sandbox-db.sh start, or "
+		    "set PJ_TEST_ALLOW_SKIP=1 to skip\n");
+	exit(may_skip ? 77 : 1);
+}
+
+/* Database names go into SQL text here, so only plain ones are taken. */
+static void
+check_name(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > 64)
+		hfail("bad test database name '%s'", name);
+	for (i = 0; i < n; i++) {
+		if (!isalnum((unsigned char)name[i]) && name[i] != '_')
+			hfail("bad test database name '%s'", name);
+	}
+}
+
+void
+h_reset_db(const char *name)
+{
+	char sql[256];
+
+	check_name(name);
+	snprintf(sql, sizeof(sql),
+	    "DROP DATABASE IF EXISTS `%s`;\n"
+	    "CREATE DATABASE `%s` CHARACTER SET utf8mb3"
+	    " COLLATE utf8mb3_general_ci;\n",
+	    name, name);
+	free(client_ok(NULL, sql_fd(sql), "reset database"));
+	h_sql_file(name, "sql/placement-schema.sql");
+}
+
+void
+h_sql(const char *name, const char *sql)
+{
+	free(client_ok(name, sql_fd(sql), sql));
+}
+
+void
+h_sql_file(const char *name, const char *path)
+{
+	char full[2048];
+	int fd;
+
+	snprintf(full, sizeof(full), "%s/%s", PJ_SOURCE_DIR, path);
+	fd = open(full, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		hfail("%s: %s", full, strerror(errno));
+	free(client_ok(name, fd, full));
+}
+
+char *
+h_query(const char *name, const char *sql)
+{
+	char *out = client_ok(name, sql_fd(sql), sql);
+
+	out[strcspn(out, "\t\n")] = '\0';
+	return out;
+}
+
+long long
+h_query_int(const char *name, const char *sql)
+{
+	char *text = h_query(name, sql);
+	char *end = NULL;
+	long long v;
+
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (text[0] == '\0' || *end != '\0' || errno != 0) {
+		char copy[128];
+
+		pj_strlcpy(copy, text, sizeof(copy));
+		free(text);
+		hfail("%s: not a number: '%s'", sql, copy);
+	}
+	free(text);
+	return v;
+}
+
+static const char SQL_BASE_TABLES[] =
+    "SELECT TABLE_NAME FROM information_schema.TABLES"
+    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"
+    " ORDER BY TABLE_NAME";
+
+char *
+h_checksum(const char *name)
+{
+	struct buf sql = { 0 };
+	char *tables, *line, *save = NULL, *out;
+	size_t count = 0;
+
+	tables = client_ok(name, sql_fd(SQL_BASE_TABLES), SQL_BASE_TABLES);
+	buf_add(&sql, "CHECKSUM TABLE ", 15);
+	for (line = strtok_r(tables, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (count++ > 0)
+			buf_add(&sql, ", ", 2);
+		buf_add(&sql, "`", 1);
+		for (const char *p = line; *p != '\0'; p++) {
+			if (*p == '`')
+				buf_add(&sql, "`", 1);
+			buf_add(&sql, p, 1);
+		}
+		buf_add(&sql, "`", 1);
+	}
+	free(tables);
+	if (count == 0) {
+		free(sql.data);
+		return xstrdup("");
+	}
+	if (buf_add(&sql, " EXTENDED;\n", 11) != 0)
+		hfail("out of memory");
+	out = client_ok(name, sql_fd(sql.data), "CHECKSUM TABLE");
+	free(sql.data);
+	return out;
+}
+
+struct pj_db *
+h_connect(const char *name)
+{
+	struct pj_db_config cfg;
+	struct pj_error err = { 0 };
+	struct pj_db *db = NULL;
+
+	if (sandbox_socket() == NULL)
+		hfail("PJ_TEST_SOCKET is not set");
+	memset(&cfg, 0, sizeof(cfg));
+	pj_strlcpy(cfg.socket, sandbox_socket(), sizeof(cfg.socket));
+	pj_strlcpy(cfg.name, name, sizeof(cfg.name));
+	pj_strlcpy(cfg.user, "root", sizeof(cfg.user));
+	cfg.tls_mode = PJ_TLS_DISABLED;
+	cfg.connect_timeout_ms = 10000;
+	cfg.read_timeout_ms = 60000;
+	cfg.write_timeout_ms = 60000;
+	cfg.lock_wait_timeout_ms = 10000;
+	if (pj_db_connect(&cfg, &db, &err) != PJ_OK)
+		hfail("connect to %s: %s: %s", name, pj_status_name(err.code),
+		    err.msg);
+	return db;
+}
+
+static void
+remember_temp(const char *path)
+{
+	if (temp_count == TEMP_MAX)
+		hfail("more than %d temporary files", TEMP_MAX);
+	temp_paths[temp_count++] = xstrdup(path);
+}
+
+/* A YAML double-quoted scalar of s (paths and names from the tests). */
+static void
+yaml_quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+char *
+h_config(const char *name, const char *extra_yaml)
+{
+	const char *tmp = getenv("TMPDIR");
+	char path[1024];
+	FILE *f;
+	int fd;
+
+	if (sandbox_socket() == NULL)
+		hfail("PJ_TEST_SOCKET is not set");
+	snprintf(path, sizeof(path), "%s/pj-test-XXXXXX.yaml",
+	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+	fd = mkstemps(path, 5); /* mode 0600 */
+	if (fd < 0)
+		hfail("mkstemps %s: %s", path, strerror(errno));
+	remember_temp(path);
+	f = fdopen(fd, "w");
+	if (f == NULL)
+		hfail("fdopen %s: %s", path, strerror(errno));
+	fputs(
+	    "# written by tests/integration/harness.c\ndatabase:\n"
+	    "  socket: ",
+	    f);
+	yaml_quoted(f, sandbox_socket());
+	fputs("\n  name: ", f);
+	yaml_quoted(f, name);
+	fputs("\n  user: root\n", f);
+	if (extra_yaml != NULL)
+		fputs(extra_yaml, f);
+	if (fclose(f) != 0)
+		hfail("writing %s: %s", path, strerror(errno));
+	return xstrdup(path);
+}
+
+struct h_result
+h_run(const char *const *argv, const char *const *env)
+{
+	const char *full[64];
+	struct h_result r;
+	char why[512];
+	size_t n = 0;
+
+	full[n++] = PJ_BINARY;
+	while (argv != NULL && argv[n - 1] != NULL) {
+		if (n == sizeof(full) / sizeof(full[0]) - 1)
+			hfail("h_run: too many arguments");
+		full[n] = argv[n - 1];
+		n++;
+	}
+	full[n] = NULL;
+	if (run_process(PJ_BINARY, full, env, -1, &r, why, sizeof(why)) != 0) {
+		h_result_free(&r);
+		hfail("running %s: %s", PJ_BINARY, why);
+	}
+	return r;
+}
+
+void
+h_result_free(struct h_result *r)
+{
+	if (r == NULL)
+		return;
+	free(r->out);
+	free(r->err);
+	r->out = NULL;
+	r->err = NULL;
+}
+
+void
+h_cleanup(void)
+{
+	size_t i;
+
+	for (i = 0; i < temp_count; i++) {
+		unlink(temp_paths[i]);
+		free(temp_paths[i]);
+		temp_paths[i] = NULL;
+	}
+	temp_count = 0;
+}
