@@ -27,6 +27,7 @@ datadir=$dir/data
 tmpdir=$dir/tmp
 sock=$dir/mysqld.sock
 pidfile=$dir/mysqld.pid
+portfile=$dir/port
 log=$dir/mysqld.log
 
 say() {
@@ -38,11 +39,21 @@ die() {
 	exit 1
 }
 
-# A unix socket path holds at most 107 bytes.
+# A unix socket path holds at most 107 bytes: under a deep directory, use
+# a name in /tmp derived from the directory instead.
 if ((${#sock} > 100)); then
-	die "socket path too long (${#sock} bytes): $sock; set PJ_SANDBOX_DIR"
+	sock=/tmp/pj-sandbox-$(printf '%s' "$dir" | md5sum | cut -c1-16).sock
 fi
 [[ $port =~ ^[0-9]+$ ]] || die "PJ_SANDBOX_PORT is not a number: $port"
+
+# The port of the running server, whatever PJ_SANDBOX_PORT says now.
+running_port() {
+	if running_pid >/dev/null && [[ -s $portfile ]]; then
+		tr -dc '0-9' <"$portfile"
+	else
+		echo "$port"
+	fi
+}
 
 # The pid of our server, if it runs: the pid file names a live process that
 # is a mariadbd on this data directory (not a zombie, not a recycled pid).
@@ -97,7 +108,7 @@ start() {
 	local pid args i log_from=1 why="did not answer within 30 s"
 	if pid=$(running_pid); then
 		if ping_server; then
-			say "already running (pid $pid, socket $sock)"
+			say "already running (pid $pid, socket $sock, port $(running_port))"
 			return 0
 		fi
 	else
@@ -126,6 +137,7 @@ start() {
 		mariadbd "${args[@]}" </dev/null >>"$log" 2>&1 &
 		pid=$!
 		echo "$pid" >"$pidfile"
+		echo "$port" >"$portfile"
 	fi
 	for ((i = 0; i < 60; i++)); do
 		if ping_server; then
@@ -168,14 +180,14 @@ stop() {
 		done
 	fi
 	alive "$pid" && die "pid $pid is still alive"
-	rm -f "$pidfile" "$sock" "$sock.lock"
+	rm -f "$pidfile" "$portfile" "$sock" "$sock.lock"
 	say "stopped (pid $pid)"
 }
 
 status() {
 	local pid
 	if pid=$(running_pid) && ping_server; then
-		say "running (pid $pid, socket $sock, port $port)"
+		say "running (pid $pid, socket $sock, port $(running_port))"
 		return 0
 	fi
 	say "not running"
@@ -184,7 +196,7 @@ status() {
 
 print_env() {
 	printf 'export PJ_TEST_SOCKET=%q\n' "$sock"
-	printf 'export PJ_TEST_PORT=%q\n' "$port"
+	printf 'export PJ_TEST_PORT=%q\n' "$(running_port)"
 	printf 'export PJ_SANDBOX_DIR=%q\n' "$dir"
 }
 

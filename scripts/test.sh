@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The test suite, as CI runs it: installs what is missing, builds with
+# sanitizers into build-test/, starts a private sandbox MariaDB (its own
+# port, so a demo sandbox can run beside it), runs ctest and always stops
+# the sandbox. Extra arguments go to ctest (e.g. -L unit, -R config).
+#
+# With CI=true nothing may be skipped: PJ_TEST_ALLOW_SKIP=0 is exported and
+# a test that ctest reports as skipped or disabled fails the run.
+# Exit status: ctest's (or 1 for a skip under CI, or a setup failure).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=$root/build-test
+cd "$root"
+
+bash scripts/bootstrap.sh
+cmake -S "$root" -B "$build" -DPJ_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+cmake --build "$build" -j2
+
+export PJ_SANDBOX_DIR=$build/sandbox
+export PJ_SANDBOX_PORT=${PJ_TEST_SANDBOX_PORT:-13307}
+stop_sandbox() {
+	bash "$root/scripts/sandbox-db.sh" stop || true
+}
+trap stop_sandbox EXIT
+bash scripts/sandbox-db.sh start
+eval "$(bash scripts/sandbox-db.sh env)"
+
+ci=false
+ctest_args=(--test-dir "$build" --output-on-failure --parallel 2)
+if [[ ${CI:-} == true ]]; then
+	ci=true
+	export PJ_TEST_ALLOW_SKIP=0
+	ctest_args+=(--no-tests=error)
+fi
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+
+log=$build/ctest.log
+set +e
+ctest "${ctest_args[@]}" "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+
+if $ci && grep -qE '\*\*\*(Skipped|Not Run \(Disabled\))|\((Skipped|Disabled)\)' "$log"; then
+	echo "test.sh: CI=true and ctest skipped or disabled tests:" >&2
+	grep -E '\*\*\*(Skipped|Not Run \(Disabled\))|\((Skipped|Disabled)\)' "$log" >&2
+	((rc != 0)) || rc=1
+fi
+exit "$rc"
