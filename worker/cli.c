@@ -68,6 +68,18 @@ parse_count(const char *opt, const char *text, int64_t min, int64_t max,
 }
 
 static int
+parse_runtime(const char *text, int64_t *ms, struct pj_error *err)
+{
+	struct pj_error why;
+
+	memset(&why, 0, sizeof(why));
+	if (pj_time_parse_duration(text, ms, &why) != PJ_OK)
+		return pj_error_set(err, PJ_EINVAL, "--max-runtime: %s",
+		    why.msg);
+	return PJ_OK;
+}
+
+static int
 add_pass(struct pj_cli *cli, const char *name, struct pj_error *err)
 {
 	size_t i;
@@ -105,9 +117,7 @@ parse_option(struct pj_cli *cli, int opt, const char *arg,
 		return parse_count("--max-rows", arg, 0, INT64_C(1000000000000),
 		    &cli->max_rows, err);
 	case OPT_MAX_RUNTIME:
-		if (pj_time_parse_duration(arg, &cli->max_runtime_ms, err))
-			return pj_error_set(err, PJ_EINVAL, "--max-runtime");
-		return PJ_OK;
+		return parse_runtime(arg, &cli->max_runtime_ms, err);
 	case OPT_FORMAT:
 		if (strcmp(arg, "table") == 0)
 			cli->format = PJ_REPORT_TABLE;
@@ -152,7 +162,7 @@ pj_cli_parse(int argc, char **argv, struct pj_cli *cli, struct pj_error *err)
 	optind = 1;
 	opterr = 0; /* our own message, through err */
 	while (rc == PJ_OK &&
-	    (opt = getopt_long(argc, argv, "+c:np:vqhV", options, NULL)) != -1) {
+	    (opt = getopt_long(argc, argv, "c:np:vqhV", options, NULL)) != -1) {
 		if (opt == '?' || opt == ':')
 			rc = pj_error_set(err, PJ_EINVAL,
 			    "bad option or missing argument: %.64s (see --help)",
@@ -180,9 +190,7 @@ pj_cli_parse(int argc, char **argv, struct pj_cli *cli, struct pj_error *err)
 	}
 	if (optind < argc)
 		return pj_error_set(err, PJ_EINVAL,
-		    "unexpected argument \"%.64s\" (options go before the "
-		    "command)",
-		    argv[optind]);
+		    "unexpected argument \"%.64s\"", argv[optind]);
 	*cli = c;
 	return PJ_OK;
 }

@@ -97,28 +97,26 @@ out:
 }
 
 /*
- * The id of the row whose external_id is external_id, creating it if
+ * The id of the row whose external_id is external_id, made with add if
  * missing. A duplicate key means another worker or the Placement API made
- * it meanwhile: read that one back.
+ * it meanwhile: read that one back (get is a locking read, so it sees it).
  */
 static int
-ensure_external(struct pj_db *db, const char *sql_get, const char *sql_add,
+ensure_external(struct pj_stmt *get, struct pj_stmt *add,
     const char *external_id, int64_t *id, struct pj_error *err)
 {
 	struct pj_param p = PJ_TEXT(external_id);
-	struct pj_stmt *get = NULL;
 	unsigned int attempt;
 	bool row = false;
-	int rc;
+	int rc = PJ_OK;
 
-	rc = pj_stmt_prepare(db, sql_get, &get, err);
 	for (attempt = 0; rc == PJ_OK && attempt < 2; attempt++) {
 		rc = pj_stmt_exec(get, &p, 1, err);
 		if (rc == PJ_OK)
 			rc = pj_stmt_fetch(get, &row, err);
 		if (rc || row)
 			break;
-		rc = pj_db_exec(db, sql_add, &p, 1, NULL, err);
+		rc = pj_stmt_exec(add, &p, 1, err);
 		if (rc == PJ_EDB && err->db_errno == ER_DUP_ENTRY_NUMBER) {
 			pj_error_clear(err);
 			rc = PJ_OK;
@@ -130,7 +128,36 @@ ensure_external(struct pj_db *db, const char *sql_get, const char *sql_add,
 		    external_id);
 	if (rc == PJ_OK)
 		*id = pj_stmt_int(get, 0);
+	return rc;
+}
+
+/* The ids of the configured incomplete project and user rows. */
+static int
+ensure_sentinels(struct pj_ctx *ctx, int64_t *project_id, int64_t *user_id,
+    struct pj_error *err)
+{
+	const struct pj_placement_config *pc = &ctx->cfg->placement;
+	struct pj_stmt *get = NULL, *add = NULL;
+	int rc;
+
+	rc = pj_stmt_prepare(ctx->db, SQL_PROJECT_GET, &get, err);
+	if (rc == PJ_OK)
+		rc = pj_stmt_prepare(ctx->db, SQL_PROJECT_ADD, &add, err);
+	if (rc == PJ_OK)
+		rc = ensure_external(get, add, pc->incomplete_project_id,
+		    project_id, err);
 	pj_stmt_close(get);
+	pj_stmt_close(add);
+	get = add = NULL;
+	if (rc == PJ_OK)
+		rc = pj_stmt_prepare(ctx->db, SQL_USER_GET, &get, err);
+	if (rc == PJ_OK)
+		rc = pj_stmt_prepare(ctx->db, SQL_USER_ADD, &add, err);
+	if (rc == PJ_OK)
+		rc = ensure_external(get, add, pc->incomplete_user_id, user_id,
+		    err);
+	pj_stmt_close(get);
+	pj_stmt_close(add);
 	return rc;
 }
 
@@ -138,10 +165,8 @@ static int
 repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
     struct pj_error *err)
 {
-	const struct pj_placement_config *pc = &ctx->cfg->placement;
-	const char *lo = b->keys[0].text;
-	const char *hi = b->keys[b->n - 1].text;
-	struct pj_param range[2] = { PJ_TEXT(lo), PJ_TEXT(hi) };
+	struct pj_param range[2] = { PJ_TEXT(b->keys[0].text),
+		PJ_TEXT(b->keys[b->n - 1].text) };
 	struct pj_param fix[4];
 	int64_t project_id = 0, user_id = 0;
 	uint64_t inserted = 0;
@@ -150,12 +175,7 @@ repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
 	rc = pj_db_exec(ctx->db, SQL_LOCK, range, 2, NULL, err);
 	if (rc)
 		goto out;
-	rc = ensure_external(ctx->db, SQL_PROJECT_GET, SQL_PROJECT_ADD,
-	    pc->incomplete_project_id, &project_id, err);
-	if (rc)
-		goto out;
-	rc = ensure_external(ctx->db, SQL_USER_GET, SQL_USER_ADD,
-	    pc->incomplete_user_id, &user_id, err);
+	rc = ensure_sentinels(ctx, &project_id, &user_id, err);
 	if (rc)
 		goto out;
 	fix[0] = PJ_INT(project_id);

@@ -1,0 +1,202 @@
+/* Command-line parsing: commands, overrides and usage errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker/cli.h"
+
+#define MAX_ARGS 8
+
+struct good_case {
+	const char *args[MAX_ARGS]; /* after argv[0] */
+	enum pj_command command;
+	int64_t batch_size, max_rows, max_runtime_ms;
+	int format, verbosity;
+	bool dry_run;
+	size_t n_passes;
+};
+
+static const struct good_case good[] = {
+	{ { "check" }, PJ_CMD_CHECK, -1, -1, -1, -1, 0, false, 0 },
+	{ { "repair" }, PJ_CMD_REPAIR, -1, -1, -1, -1, 0, false, 0 },
+	{ { "run" }, PJ_CMD_RUN, -1, -1, -1, -1, 0, false, 0 },
+	{ { "config-check" }, PJ_CMD_CONFIG_CHECK, -1, -1, -1, -1, 0, false,
+	    0 },
+	{ { "grants" }, PJ_CMD_GRANTS, -1, -1, -1, -1, 0, false, 0 },
+	{ { "version" }, PJ_CMD_VERSION, -1, -1, -1, -1, 0, false, 0 },
+	{ { "--help" }, PJ_CMD_HELP, -1, -1, -1, -1, 0, false, 0 },
+	{ { "-V" }, PJ_CMD_VERSION, -1, -1, -1, -1, 0, false, 0 },
+	{ { "--dry-run", "repair" }, PJ_CMD_REPAIR, -1, -1, -1, -1, 0, true,
+	    0 },
+	{ { "--batch-size", "250", "--max-rows", "0", "repair" },
+	    PJ_CMD_REPAIR, 250, 0, -1, -1, 0, false, 0 },
+	{ { "--max-runtime", "5m", "--format", "json", "check" },
+	    PJ_CMD_CHECK, -1, -1, 300000, PJ_REPORT_JSON, 0, false, 0 },
+	{ { "-v", "-v", "-q", "check" }, PJ_CMD_CHECK, -1, -1, -1, -1, 1,
+	    false, 0 },
+	{ { "--pass", "incomplete_consumers", "-p", "incomplete_consumers",
+	      "repair" },
+	    PJ_CMD_REPAIR, -1, -1, -1, -1, 0, false, 1 },
+	{ { "--batch-size=100000", "check" }, PJ_CMD_CHECK, 100000, -1, -1,
+	    -1, 0, false, 0 },
+};
+
+struct bad_case {
+	const char *args[MAX_ARGS];
+	const char *message; /* a part of the error */
+};
+
+static const struct bad_case bad[] = {
+	{ { NULL }, "no command given" },
+	{ { "fix" }, "unknown command \"fix\"" },
+	{ { "check", "extra" }, "unexpected argument \"extra\"" },
+	{ { "--batch-size", "0", "check" }, "--batch-size: expected" },
+	{ { "--batch-size", "100001", "check" }, "--batch-size: expected" },
+	{ { "--batch-size", "-5", "check" }, "--batch-size: expected" },
+	{ { "--batch-size", "12abc", "check" }, "--batch-size: expected" },
+	{ { "--max-rows", "99999999999999999999", "check" },
+	    "--max-rows: expected" },
+	{ { "--max-runtime", "5 minutes", "check" }, "--max-runtime" },
+	{ { "--format", "xml", "check" }, "--format: expected table or json" },
+	{ { "--pass", "no_such_pass", "check" }, "unknown pass" },
+	{ { "--bogus", "check" }, "bad option" },
+	{ { "check", "--batch-size" }, "bad option or missing argument" },
+};
+
+static int
+parse(const char *const *args, struct pj_cli *cli, struct pj_error *err)
+{
+	char *argv[MAX_ARGS + 2];
+	int argc = 0;
+
+	argv[argc++] = (char *)"placement-janitor";
+	while (argc <= MAX_ARGS && args[argc - 1] != NULL) {
+		argv[argc] = (char *)args[argc - 1];
+		argc++;
+	}
+	argv[argc] = NULL;
+	memset(err, 0, sizeof(*err));
+	return pj_cli_parse(argc, argv, cli, err);
+}
+
+static void
+test_good(void **state)
+{
+	struct pj_error err;
+	struct pj_cli cli;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		const struct good_case *c = &good[i];
+
+		if (parse(c->args, &cli, &err) != PJ_OK)
+			fail_msg("case %zu (%s): %s", i, c->args[0], err.msg);
+		if (cli.command != c->command || cli.dry_run != c->dry_run ||
+		    cli.batch_size != c->batch_size ||
+		    cli.max_rows != c->max_rows ||
+		    cli.max_runtime_ms != c->max_runtime_ms ||
+		    cli.format != c->format ||
+		    cli.verbosity != c->verbosity ||
+		    cli.n_passes != c->n_passes)
+			fail_msg("case %zu (%s): parsed wrong", i, c->args[0]);
+	}
+}
+
+static void
+test_bad(void **state)
+{
+	struct pj_error err;
+	struct pj_cli cli;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = parse(bad[i].args, &cli, &err);
+
+		if (rc != PJ_EINVAL)
+			fail_msg("case %zu: accepted", i);
+		if (strstr(err.msg, bad[i].message) == NULL)
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg,
+			    bad[i].message);
+	}
+}
+
+static void
+test_apply_overrides(void **state)
+{
+	const char *args[] = { "--batch-size", "7", "--max-rows", "9",
+		"--max-runtime", "2s", "--format", "json", "-q", "repair",
+		NULL };
+	struct pj_config cfg;
+	struct pj_error err;
+	struct pj_cli cli;
+
+	(void)state;
+	assert_int_equal(pj_cfg_defaults(&cfg, &err), PJ_OK);
+	assert_int_equal(parse(args, &cli, &err), PJ_OK);
+	pj_cli_apply(&cli, &cfg);
+	assert_int_equal(cfg.worker.batch_size, 7);
+	assert_int_equal(cfg.worker.max_rows, 9);
+	assert_int_equal(cfg.worker.max_runtime_ms, 2000);
+	assert_int_equal(cfg.report.format, PJ_REPORT_JSON);
+	assert_int_equal(cfg.logging.level, PJ_LOG_WARN);
+}
+
+static void
+test_config_path_order(void **state)
+{
+	const char *with[] = { "--config", "/x.yaml", "check", NULL };
+	const char *without[] = { "check", NULL };
+	struct pj_error err;
+	struct pj_cli cli;
+
+	(void)state;
+	setenv(PJ_CFG_ENV_PATH, "/from-env.yaml", 1);
+	assert_int_equal(parse(with, &cli, &err), PJ_OK);
+	assert_string_equal(pj_cli_config_path(&cli), "/x.yaml");
+	assert_int_equal(parse(without, &cli, &err), PJ_OK);
+	assert_string_equal(pj_cli_config_path(&cli), "/from-env.yaml");
+	unsetenv(PJ_CFG_ENV_PATH);
+	assert_string_equal(pj_cli_config_path(&cli), PJ_CFG_DEFAULT_PATH);
+}
+
+static void
+test_usage_lists_every_exit_code(void **state)
+{
+	static const char *const codes[] = { " 0  ", " 1  ", " 2  ", " 3  ",
+		"64  ", "65  ", "69  ", "70  ", "77  ", "78  " };
+	char *text = NULL;
+	size_t size = 0, i;
+	FILE *out = open_memstream(&text, &size);
+
+	(void)state;
+	assert_non_null(out);
+	pj_cli_usage(out);
+	fclose(out);
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		if (strstr(text, codes[i]) == NULL)
+			fail_msg("--help lacks exit code %s", codes[i]);
+	}
+	assert_non_null(strstr(text, "incomplete_consumers"));
+	free(text);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_apply_overrides),
+		cmocka_unit_test(test_config_path_order),
+		cmocka_unit_test(test_usage_lists_every_exit_code),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
