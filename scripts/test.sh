@@ -22,7 +22,16 @@ export PJ_SANDBOX_PORT=${PJ_TEST_SANDBOX_PORT:-13307}
 stop_sandbox() {
 	bash "$root/scripts/sandbox-db.sh" stop || true
 }
+ctest_pid=
+on_signal() {
+	if [[ -n $ctest_pid ]]; then
+		kill -TERM "$ctest_pid" 2>/dev/null || true
+	fi
+	exit "$1"
+}
 trap stop_sandbox EXIT
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
 bash scripts/sandbox-db.sh start
 eval "$(bash scripts/sandbox-db.sh env)"
 
@@ -36,10 +45,16 @@ fi
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 
 log=$build/ctest.log
-set +e
-ctest "${ctest_args[@]}" "$@" 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-set -e
+# ctest and the copy of its log to the terminal run in the background, so
+# that a signal to this script is handled at once, not after ctest ends.
+ctest "${ctest_args[@]}" "$@" >"$log" 2>&1 &
+ctest_pid=$!
+tail -n +1 -f --pid="$ctest_pid" "$log" &
+tail_pid=$!
+rc=0
+wait "$ctest_pid" || rc=$?
+ctest_pid=
+wait "$tail_pid" || true
 
 if $ci && grep -qE '\*\*\*(Skipped|Not Run \(Disabled\))|\((Skipped|Disabled)\)' "$log"; then
 	echo "test.sh: CI=true and ctest skipped or disabled tests:" >&2
