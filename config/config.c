@@ -425,7 +425,7 @@ print_value(const struct pj_config *cfg, const struct pj_cfg_key *k, FILE *out)
 {
 	const void *p = cfield(cfg, k);
 	char buf[32];
-	int v;
+	int v, i;
 
 	switch (k->type) {
 	case PJ_CFG_INT:
@@ -446,7 +446,7 @@ print_value(const struct pj_config *cfg, const struct pj_cfg_key *k, FILE *out)
 		break;
 	case PJ_CFG_ENUM:
 		v = *(const int *)p;
-		for (int i = 0; k->choices[i] != NULL; i++) {
+		for (i = 0; k->choices[i] != NULL; i++) {
 			if (i == v) {
 				fputs(k->choices[i], out);
 				return;
