@@ -13,8 +13,8 @@
 #include "common/attr.h"
 #include "common/error.h"
 
-#define PJ_DB_TEXT_MAX 256   /* host, user, names */
-#define PJ_DB_PATH_MAX 1024  /* sockets, files */
+#define PJ_DB_TEXT_MAX 256  /* host, user, names */
+#define PJ_DB_PATH_MAX 1024 /* sockets, files */
 #define PJ_MAX_PARAMS 16
 #define PJ_MAX_COLUMNS 16
 
@@ -28,13 +28,13 @@ enum pj_tls_mode {
 
 /* Where and how to connect; filled by config/, read by common/db.c. */
 struct pj_db_config {
-	char host[PJ_DB_TEXT_MAX];        /* "" with a socket */
+	char host[PJ_DB_TEXT_MAX]; /* "" with a socket */
 	int64_t port;
-	char socket[PJ_DB_PATH_MAX];      /* unix socket path, or "" */
-	char name[PJ_DB_TEXT_MAX];        /* the Placement schema */
+	char socket[PJ_DB_PATH_MAX]; /* unix socket path, or "" */
+	char name[PJ_DB_TEXT_MAX];   /* the Placement schema */
 	char user[PJ_DB_TEXT_MAX];
 	/* Secrets: at most one source is set. Never logged or printed. */
-	char password[PJ_DB_TEXT_MAX];    /* inline, from a 0600 config */
+	char password[PJ_DB_TEXT_MAX]; /* inline, from a 0600 config */
 	char password_file[PJ_DB_PATH_MAX];
 	char password_env[PJ_DB_TEXT_MAX]; /* name of an environment variable */
 	char option_file[PJ_DB_PATH_MAX];  /* a MariaDB option file ... */
@@ -97,15 +97,15 @@ int pj_stmt_prepare(struct pj_db *db, const char *sql, struct pj_stmt **out,
 int pj_stmt_exec(struct pj_stmt *st, const struct pj_param *p, size_t n,
     struct pj_error *err) PJ_MUSTCHECK;
 /* Next row into the statement's buffers; *row false at the end. */
-int pj_stmt_fetch(struct pj_stmt *st, bool *row, struct pj_error *err)
-    PJ_MUSTCHECK;
+int pj_stmt_fetch(
+    struct pj_stmt *st, bool *row, struct pj_error *err) PJ_MUSTCHECK;
 /* Column values of the current row (0-based). A NULL reads as 0 or "". */
 bool pj_stmt_is_null(const struct pj_stmt *st, unsigned int col);
 int64_t pj_stmt_int(const struct pj_stmt *st, unsigned int col);
 /* NUL-terminated text, valid until the next fetch or exec; *len may be
  * NULL. Bytes past the column's buffer are never returned. */
-const char *pj_stmt_text(const struct pj_stmt *st, unsigned int col,
-    size_t *len);
+const char *pj_stmt_text(
+    const struct pj_stmt *st, unsigned int col, size_t *len);
 /* Rows changed by the last execute (INSERT, UPDATE, DELETE). */
 uint64_t pj_stmt_affected(const struct pj_stmt *st);
 /* Rows in the buffered result of the last execute. */

@@ -21,8 +21,8 @@ static const char *const status_names[] = {
 	[PJ_EINTERNAL] = "internal",
 };
 
-_Static_assert(sizeof(status_names) / sizeof(status_names[0]) ==
-        PJ_STATUS_COUNT,
+_Static_assert(
+    sizeof(status_names) / sizeof(status_names[0]) == PJ_STATUS_COUNT,
     "every status has a name");
 
 /* Keeps a message on one line whatever the data in it held. */

@@ -15,8 +15,8 @@ enum pj_log_format { PJ_LOG_TEXT, PJ_LOG_JSON };
  * (pj_log_uuid). Lines get a "<N>" priority prefix when stderr is the
  * systemd journal (JOURNAL_STREAM names it).
  */
-void pj_log_setup(enum pj_log_level level, enum pj_log_format format,
-    bool redact_uuids);
+void pj_log_setup(
+    enum pj_log_level level, enum pj_log_format format, bool redact_uuids);
 /* The run id put on every line from now on; copied. */
 void pj_log_set_run_id(const char *run_id);
 bool pj_log_enabled(enum pj_log_level level);
@@ -43,7 +43,6 @@ const char *pj_log_uuid(const char *id, char *buf, size_t size);
 	} while (0)
 
 /* Parses "error", "warn", "info", "debug"; PJ_OK or PJ_EINVAL. */
-int pj_log_level_parse(const char *name, enum pj_log_level *out)
-    PJ_MUSTCHECK;
+int pj_log_level_parse(const char *name, enum pj_log_level *out) PJ_MUSTCHECK;
 
 #endif

@@ -15,8 +15,8 @@ check_stat(const struct stat *st, const char *path, const char *what,
     struct pj_error *err)
 {
 	if (!S_ISREG(st->st_mode))
-		return pj_error_set(err, PJ_ECONFIG,
-		    "%s %s: not a regular file", what, path);
+		return pj_error_set(
+		    err, PJ_ECONFIG, "%s %s: not a regular file", what, path);
 	if ((st->st_mode & (S_IRWXG | S_IRWXO)) != 0)
 		return pj_error_set(err, PJ_ECONFIG,
 		    "%s %s: readable by group or others (mode %04o); "
@@ -30,14 +30,13 @@ check_stat(const struct stat *st, const char *path, const char *what,
 }
 
 int
-pj_secret_check_file(const char *path, const char *what,
-    struct pj_error *err)
+pj_secret_check_file(const char *path, const char *what, struct pj_error *err)
 {
 	struct stat st;
 
 	if (stat(path, &st) != 0)
-		return pj_error_set(err, PJ_EIO, "%s %s: %s", what, path,
-		    strerror(errno));
+		return pj_error_set(
+		    err, PJ_EIO, "%s %s: %s", what, path, strerror(errno));
 	return check_stat(&st, path, what, err);
 }
 
@@ -54,13 +53,13 @@ read_file(const char *path, char *buf, size_t size, struct pj_error *err)
 
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		rc = pj_error_set(err, PJ_EIO, "password file %s: %s", path,
-		    strerror(errno));
+		rc = pj_error_set(
+		    err, PJ_EIO, "password file %s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (fstat(fd, &st) != 0) {
-		rc = pj_error_set(err, PJ_EIO, "password file %s: %s", path,
-		    strerror(errno));
+		rc = pj_error_set(
+		    err, PJ_EIO, "password file %s: %s", path, strerror(errno));
 		goto out;
 	}
 	rc = check_stat(&st, path, "password file", err);
@@ -91,8 +90,8 @@ read_file(const char *path, char *buf, size_t size, struct pj_error *err)
 	if (used > 0 && buf[used - 1] == '\r')
 		buf[--used] = '\0';
 	if (used == 0)
-		rc = pj_error_set(err, PJ_ECONFIG, "password file %s: empty",
-		    path);
+		rc = pj_error_set(
+		    err, PJ_ECONFIG, "password file %s: empty", path);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -109,7 +108,8 @@ pj_secret_read(const struct pj_db_config *cfg, char *buf, size_t size,
 	int rc;
 
 	if (size < 2)
-		return pj_error_set(err, PJ_EINTERNAL, "secret buffer too small");
+		return pj_error_set(
+		    err, PJ_EINTERNAL, "secret buffer too small");
 	if (cfg->password_file[0] != '\0') {
 		rc = read_file(cfg->password_file, buf, size, err);
 		if (rc == PJ_OK)

@@ -15,8 +15,8 @@
  * read, or that neither this user nor root owns; PJ_EIO if it cannot be
  * examined. what names it in the message ("password file").
  */
-int pj_secret_check_file(const char *path, const char *what,
-    struct pj_error *err) PJ_MUSTCHECK;
+int pj_secret_check_file(
+    const char *path, const char *what, struct pj_error *err) PJ_MUSTCHECK;
 
 /*
  * Copies the password from cfg's one configured source into buf (size

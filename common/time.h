@@ -25,8 +25,8 @@ void pj_time_sleep_ms(int64_t ms);
  * milliseconds in *ms. PJ_EINVAL on anything else or on overflow; *ms is
  * untouched then.
  */
-int pj_time_parse_duration(const char *text, int64_t *ms,
-    struct pj_error *err) PJ_MUSTCHECK;
+int pj_time_parse_duration(
+    const char *text, int64_t *ms, struct pj_error *err) PJ_MUSTCHECK;
 
 /* Formats ms as the shortest exact duration text ("90s" -> "90s",
  * 3600000 -> "1h"). */

@@ -26,13 +26,13 @@ enum pj_report_format { PJ_REPORT_TABLE, PJ_REPORT_JSON };
 enum pj_on_failure { PJ_ON_FAILURE_SKIP, PJ_ON_FAILURE_STOP };
 
 struct pj_worker_config {
-	int64_t batch_size;          /* candidates per transaction */
-	int64_t max_rows;            /* stop after this many repairs; 0: none */
-	int64_t max_runtime_ms;      /* stop after this long; 0: none */
+	int64_t batch_size;     /* candidates per transaction */
+	int64_t max_rows;       /* stop after this many repairs; 0: none */
+	int64_t max_runtime_ms; /* stop after this long; 0: none */
 	int64_t sleep_between_batches_ms;
-	int64_t interval_ms;         /* between rounds in `run` mode */
-	int64_t retries;             /* redo a failed batch this many times */
-	int64_t retry_backoff_ms;    /* first backoff; doubles, jittered */
+	int64_t interval_ms;      /* between rounds in `run` mode */
+	int64_t retries;          /* redo a failed batch this many times */
+	int64_t retry_backoff_ms; /* first backoff; doubles, jittered */
 	enum pj_on_failure on_batch_failure;
 };
 
@@ -77,8 +77,7 @@ struct pj_cfg_diag {
 };
 
 /* Fills cfg with every key's default (parsed from the key table's text). */
-int pj_cfg_defaults(struct pj_config *cfg, struct pj_error *err)
-    PJ_MUSTCHECK;
+int pj_cfg_defaults(struct pj_config *cfg, struct pj_error *err) PJ_MUSTCHECK;
 
 /*
  * Loads path over the defaults. All or nothing: *cfg is replaced only when

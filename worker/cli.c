@@ -74,8 +74,8 @@ parse_runtime(const char *text, int64_t *ms, struct pj_error *err)
 
 	memset(&why, 0, sizeof(why));
 	if (pj_time_parse_duration(text, ms, &why) != PJ_OK)
-		return pj_error_set(err, PJ_EINVAL, "--max-runtime: %s",
-		    why.msg);
+		return pj_error_set(
+		    err, PJ_EINVAL, "--max-runtime: %s", why.msg);
 	return PJ_OK;
 }
 
@@ -98,8 +98,7 @@ add_pass(struct pj_cli *cli, const char *name, struct pj_error *err)
 }
 
 static int
-parse_option(struct pj_cli *cli, int opt, const char *arg,
-    struct pj_error *err)
+parse_option(struct pj_cli *cli, int opt, const char *arg, struct pj_error *err)
 {
 	switch (opt) {
 	case 'c':
@@ -111,8 +110,8 @@ parse_option(struct pj_cli *cli, int opt, const char *arg,
 	case 'p':
 		return add_pass(cli, arg, err);
 	case OPT_BATCH_SIZE:
-		return parse_count("--batch-size", arg, 1, 100000,
-		    &cli->batch_size, err);
+		return parse_count(
+		    "--batch-size", arg, 1, 100000, &cli->batch_size, err);
 	case OPT_MAX_ROWS:
 		return parse_count("--max-rows", arg, 0, INT64_C(1000000000000),
 		    &cli->max_rows, err);
@@ -141,8 +140,8 @@ parse_option(struct pj_cli *cli, int opt, const char *arg,
 		cli->command = PJ_CMD_VERSION;
 		return PJ_OK;
 	default:
-		return pj_error_set(err, PJ_EINVAL,
-		    "unknown option (see --help)");
+		return pj_error_set(
+		    err, PJ_EINVAL, "unknown option (see --help)");
 	}
 }
 
@@ -174,8 +173,8 @@ pj_cli_parse(int argc, char **argv, struct pj_cli *cli, struct pj_error *err)
 		return rc;
 	if (c.command == PJ_CMD_NONE) {
 		if (optind >= argc)
-			return pj_error_set(err, PJ_EINVAL,
-			    "no command given (see --help)");
+			return pj_error_set(
+			    err, PJ_EINVAL, "no command given (see --help)");
 		for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 			if (strcmp(argv[optind], commands[i].name) == 0) {
 				c.command = commands[i].command;
@@ -232,58 +231,61 @@ pj_cli_usage(FILE *out)
 {
 	const struct pj_pass *const *pp;
 
-	fputs("usage: placement-janitor [options] COMMAND\n"
-	      "\n"
-	      "Finds and repairs damage in an OpenStack Placement database,\n"
-	      "in short locked batches that are safe next to live API traffic.\n"
-	      "\n"
-	      "commands:\n"
-	      "  check         report damage, change nothing\n"
-	      "  repair        repair what the passes' modes allow\n"
-	      "  run           repair, then again every worker.interval, until "
-	      "signalled\n"
-	      "  config-check  validate the config and print it, secrets "
-	      "redacted\n"
-	      "  grants        print the least-privilege GRANTs for the "
-	      "account\n"
-	      "  version       print the version\n"
-	      "\n"
-	      "options:\n"
-	      "  -c, --config FILE     config file (default $" PJ_CFG_ENV_PATH
-	      ",\n"
-	      "                        else " PJ_CFG_DEFAULT_PATH ")\n"
-	      "  -n, --dry-run         find and count only; no writes, no "
-	      "locks\n"
-	      "  -p, --pass NAME       run only this pass (repeatable)\n"
-	      "      --batch-size N    candidates per transaction (1..100000)\n"
-	      "      --max-rows N      stop after repairing N rows (0: no "
-	      "limit)\n"
-	      "      --max-runtime D   stop after D (e.g. 30s, 10m; 0: no "
-	      "limit)\n"
-	      "      --format F        report as table or json\n"
-	      "  -v, --verbose         debug logging: every batch, every record "
-	      "found\n"
-	      "  -q, --quiet           warnings and errors only (-qq: errors)\n"
-	      "  -h, --help            this text\n"
-	      "  -V, --version         the version\n"
-	      "\n"
-	      "passes:\n",
+	fputs(
+	    "usage: placement-janitor [options] COMMAND\n"
+	    "\n"
+	    "Finds and repairs damage in an OpenStack Placement database,\n"
+	    "in short locked batches that are safe next to live API traffic.\n"
+	    "\n"
+	    "commands:\n"
+	    "  check         report damage, change nothing\n"
+	    "  repair        repair what the passes' modes allow\n"
+	    "  run           repair, then again every worker.interval, until "
+	    "signalled\n"
+	    "  config-check  validate the config and print it, secrets "
+	    "redacted\n"
+	    "  grants        print the least-privilege GRANTs for the "
+	    "account\n"
+	    "  version       print the version\n"
+	    "\n"
+	    "options:\n"
+	    "  -c, --config FILE     config file (default $" PJ_CFG_ENV_PATH
+	    ",\n"
+	    "                        else " PJ_CFG_DEFAULT_PATH
+	    ")\n"
+	    "  -n, --dry-run         find and count only; no writes, no "
+	    "locks\n"
+	    "  -p, --pass NAME       run only this pass (repeatable)\n"
+	    "      --batch-size N    candidates per transaction (1..100000)\n"
+	    "      --max-rows N      stop after repairing N rows (0: no "
+	    "limit)\n"
+	    "      --max-runtime D   stop after D (e.g. 30s, 10m; 0: no "
+	    "limit)\n"
+	    "      --format F        report as table or json\n"
+	    "  -v, --verbose         debug logging: every batch, every record "
+	    "found\n"
+	    "  -q, --quiet           warnings and errors only (-qq: errors)\n"
+	    "  -h, --help            this text\n"
+	    "  -V, --version         the version\n"
+	    "\n"
+	    "passes:\n",
 	    out);
 	for (pp = pj_passes; *pp != NULL; pp++)
 		fprintf(out, "  %-22s %s\n", (*pp)->name, (*pp)->description);
-	fputs("\n"
-	      "exit status:\n"
-	      "   0  clean, or every damage found was repaired\n"
-	      "   1  damage remains (check found some, a pass is in report mode,\n"
-	      "      or a limit or signal stopped the run early)\n"
-	      "   2  some repairs failed after retries; the rest was done\n"
-	      "   3  another run holds the lock; nothing was done\n"
-	      "  64  usage error\n"
-	      "  65  the database schema is not a Placement schema it knows\n"
-	      "  69  database unreachable, or the connection was lost past "
-	      "retries\n"
-	      "  70  internal error (a bug: please report it)\n"
-	      "  77  access denied, or a needed privilege is missing\n"
-	      "  78  configuration error\n",
+	fputs(
+	    "\n"
+	    "exit status:\n"
+	    "   0  clean, or every damage found was repaired\n"
+	    "   1  damage remains (check found some, a pass is in report mode,\n"
+	    "      or a limit or signal stopped the run early)\n"
+	    "   2  some repairs failed after retries; the rest was done\n"
+	    "   3  another run holds the lock; nothing was done\n"
+	    "  64  usage error\n"
+	    "  65  the database schema is not a Placement schema it knows\n"
+	    "  69  database unreachable, or the connection was lost past "
+	    "retries\n"
+	    "  70  internal error (a bug: please report it)\n"
+	    "  77  access denied, or a needed privilege is missing\n"
+	    "  78  configuration error\n",
 	    out);
 }

@@ -33,7 +33,7 @@ struct pj_cli {
 	int64_t batch_size;
 	int64_t max_rows;
 	int64_t max_runtime_ms;
-	int format; /* enum pj_report_format, or -1 */
+	int format;    /* enum pj_report_format, or -1 */
 	int verbosity; /* +1 per -v, -1 per -q */
 };
 

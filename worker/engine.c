@@ -77,8 +77,8 @@ backoff(struct engine *e, unsigned int attempt)
 
 /* After a retryable failure: wait, and reconnect if the link is gone. */
 static int
-prepare_retry(struct engine *e, int rc, unsigned int attempt,
-    struct pj_error *err)
+prepare_retry(
+    struct engine *e, int rc, unsigned int attempt, struct pj_error *err)
 {
 	pj_error_clear(err);
 	backoff(e, attempt);
@@ -89,8 +89,7 @@ prepare_retry(struct engine *e, int rc, unsigned int attempt,
 
 static int
 find_with_retry(struct engine *e, const struct pj_pass *pass,
-    const struct pj_key *after, struct pj_pass_report *pr,
-    struct pj_error *err)
+    const struct pj_key *after, struct pj_pass_report *pr, struct pj_error *err)
 {
 	unsigned int attempt;
 	int rc;
@@ -124,8 +123,8 @@ repair_with_retry(struct engine *e, const struct pj_pass *pass,
 		t0 = pj_time_mono_us();
 		rc = pj_db_begin(e->ctx.db, err);
 		if (rc == PJ_OK)
-			rc = pass->repair_batch(&e->ctx, &e->batch, repaired,
-			    err);
+			rc = pass->repair_batch(
+			    &e->ctx, &e->batch, repaired, err);
 		if (rc == PJ_OK)
 			rc = pj_db_commit(e->ctx.db, err);
 		if (rc == PJ_OK) {
@@ -180,8 +179,8 @@ count_rest(struct engine *e, const struct pj_pass *pass, struct pj_key *after,
 	int rc;
 
 	for (;;) {
-		rc = find_with_retry(e, pass, have_after ? after : NULL, pr,
-		    err);
+		rc = find_with_retry(
+		    e, pass, have_after ? after : NULL, pr, err);
 		if (rc || e->batch.n == 0)
 			return rc;
 		pr->remaining += e->batch.n;
@@ -207,8 +206,8 @@ run_pass(struct engine *e, const struct pj_pass *pass,
 		e->stop = check_limits(e);
 		if (e->stop != RUN_ON)
 			break;
-		rc = find_with_retry(e, pass, have_after ? &after : NULL, pr,
-		    err);
+		rc = find_with_retry(
+		    e, pass, have_after ? &after : NULL, pr, err);
 		if (rc || e->batch.n == 0)
 			break;
 		pr->found += e->batch.n;
@@ -242,7 +241,8 @@ run_pass(struct engine *e, const struct pj_pass *pass,
 		}
 		after = e->batch.keys[e->batch.n - 1];
 		have_after = true;
-		if (repairing && e->ctx.cfg->worker.sleep_between_batches_ms > 0)
+		if (repairing &&
+		    e->ctx.cfg->worker.sleep_between_batches_ms > 0)
 			pj_time_sleep_ms(
 			    e->ctx.cfg->worker.sleep_between_batches_ms);
 	}
@@ -274,8 +274,8 @@ pj_engine_run(struct pj_db *db, const struct pj_config *cfg,
 	e.batch.cap = (size_t)cfg->worker.batch_size;
 	e.batch.keys = calloc(e.batch.cap, sizeof(*e.batch.keys));
 	if (e.batch.keys == NULL)
-		return pj_error_set(err, PJ_ENOMEM, "batch of %zu keys",
-		    e.batch.cap);
+		return pj_error_set(
+		    err, PJ_ENOMEM, "batch of %zu keys", e.batch.cap);
 	report->dry_run = opts->dry_run;
 	report->command = opts->command;
 	for (pp = pj_passes; *pp != NULL; pp++) {

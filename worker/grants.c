@@ -98,9 +98,10 @@ pj_grants_print(const struct pj_config *cfg, FILE *out)
 	struct table_privs t[MAX_TABLES];
 	size_t n, i;
 
-	fputs("-- placement-janitor: least privileges for the passes in "
-	      "repair mode.\n"
-	      "-- Replace '%' with the hosts the worker connects from.\n",
+	fputs(
+	    "-- placement-janitor: least privileges for the passes in "
+	    "repair mode.\n"
+	    "-- Replace '%' with the hosts the worker connects from.\n",
 	    out);
 	put_grant(out, cfg, 0, NULL);
 	n = collect(cfg, t);

@@ -110,15 +110,15 @@ load_config(const struct pj_cli *cli, struct pj_config *cfg)
 	if (diag.dropped > 0)
 		fprintf(stderr, "placement-janitor: (%zu more problems)\n",
 		    diag.dropped);
-	if (diag.n == 0 || err.code != PJ_ECONFIG)
+	if (diag.n == 0)
 		fprintf(stderr, "placement-janitor: %s\n", err.msg);
 	return EXIT_CONFIG;
 }
 
 /* Connects, checks the schema and runs the passes once. */
 static int
-run_once(const struct pj_cli *cli, const struct pj_config *cfg,
-    bool repair, struct pj_run_report *report, struct pj_error *err)
+run_once(const struct pj_cli *cli, const struct pj_config *cfg, bool repair,
+    struct pj_run_report *report, struct pj_error *err)
 {
 	struct pj_run_opts opts;
 	struct pj_db *db = NULL;
@@ -133,8 +133,7 @@ run_once(const struct pj_cli *cli, const struct pj_config *cfg,
 	report->dry_run = !repair || cli->dry_run;
 	pj_log_set_run_id(report->run_id);
 	pj_log_info("run_start", "command=%s dry_run=%s version=%s",
-	    cli->command_name, report->dry_run ? "true" : "false",
-	    PJ_VERSION);
+	    cli->command_name, report->dry_run ? "true" : "false", PJ_VERSION);
 
 	rc = pj_db_connect(&cfg->db, &db, err);
 	if (rc)
@@ -155,14 +154,14 @@ run_once(const struct pj_cli *cli, const struct pj_config *cfg,
 out:
 	if (rc) {
 		pj_strlcpy(report->error, err->msg, sizeof(report->error));
-		pj_log_error("run_failed", "status=%s %s", pj_status_name(rc),
-		    err->msg);
+		pj_log_error(
+		    "run_failed", "status=%s %s", pj_status_name(rc), err->msg);
 	}
 	pj_db_close(db);
 	report->seconds = (double)(pj_time_mono_us() - t0) / 1e6;
 	report->exit_code = exit_code(rc, report);
-	pj_log_info("run_done", "exit_code=%d seconds=%.3f",
-	    report->exit_code, report->seconds);
+	pj_log_info("run_done", "exit_code=%d seconds=%.3f", report->exit_code,
+	    report->seconds);
 	return report->exit_code;
 }
 
@@ -191,8 +190,8 @@ run_command(const struct pj_cli *cli, const struct pj_config *cfg)
 	install_signals();
 	for (;;) {
 		memset(&err, 0, sizeof(err));
-		code = run_once(cli, cfg, cli->command != PJ_CMD_CHECK, report,
-		    &err);
+		code = run_once(
+		    cli, cfg, cli->command != PJ_CMD_CHECK, report, &err);
 		print_report(cfg, report);
 		if (cli->command != PJ_CMD_RUN || stop_requested)
 			break;
@@ -236,8 +235,8 @@ main(int argc, char **argv)
 	if (code != EXIT_CLEAN)
 		goto out;
 	pj_cli_apply(&cli, cfg);
-	pj_log_setup(cfg->logging.level, cfg->logging.format,
-	    cfg->logging.redact_uuids);
+	pj_log_setup(
+	    cfg->logging.level, cfg->logging.format, cfg->logging.redact_uuids);
 	switch (cli.command) {
 	case PJ_CMD_CONFIG_CHECK:
 		pj_cfg_print(cfg, stdout);

@@ -144,8 +144,8 @@ ensure_sentinels(struct pj_ctx *ctx, int64_t *project_id, int64_t *user_id,
 	if (rc == PJ_OK)
 		rc = pj_stmt_prepare(ctx->db, SQL_PROJECT_ADD, &add, err);
 	if (rc == PJ_OK)
-		rc = ensure_external(get, add, pc->incomplete_project_id,
-		    project_id, err);
+		rc = ensure_external(
+		    get, add, pc->incomplete_project_id, project_id, err);
 	pj_stmt_close(get);
 	pj_stmt_close(add);
 	get = add = NULL;
@@ -154,8 +154,8 @@ ensure_sentinels(struct pj_ctx *ctx, int64_t *project_id, int64_t *user_id,
 	if (rc == PJ_OK)
 		rc = pj_stmt_prepare(ctx->db, SQL_USER_ADD, &add, err);
 	if (rc == PJ_OK)
-		rc = ensure_external(get, add, pc->incomplete_user_id, user_id,
-		    err);
+		rc = ensure_external(
+		    get, add, pc->incomplete_user_id, user_id, err);
 	pj_stmt_close(get);
 	pj_stmt_close(add);
 	return rc;

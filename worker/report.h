@@ -16,23 +16,23 @@
 struct pj_pass_report {
 	const char *name; /* the pass's name (static) */
 	enum pj_mode mode;
-	bool ran;          /* false: skipped because an earlier pass stopped */
-	size_t found;      /* damaged records seen */
-	size_t repaired;   /* records repaired and committed */
-	size_t failed;     /* records in batches that failed after retries */
-	size_t remaining;  /* damage known to remain when the pass ended */
-	size_t batches;    /* batch transactions committed */
-	size_t retries;    /* batch redos after a retryable error */
-	size_t conflicts;  /* of those, generation conflicts */
+	bool ran;         /* false: skipped because an earlier pass stopped */
+	size_t found;     /* damaged records seen */
+	size_t repaired;  /* records repaired and committed */
+	size_t failed;    /* records in batches that failed after retries */
+	size_t remaining; /* damage known to remain when the pass ended */
+	size_t batches;   /* batch transactions committed */
+	size_t retries;   /* batch redos after a retryable error */
+	size_t conflicts; /* of those, generation conflicts */
 	double seconds;
-	char error[256];   /* the first failure, or "" */
+	char error[256]; /* the first failure, or "" */
 };
 
 struct pj_run_report {
 	char run_id[PJ_UUID_LEN];
-	const char *command;    /* "check", "repair", "run" */
+	const char *command; /* "check", "repair", "run" */
 	bool dry_run;
-	char started_at[32];    /* ISO 8601, UTC */
+	char started_at[32]; /* ISO 8601, UTC */
 	double seconds;
 	int exit_code;
 	const char *stopped_by; /* NULL, "max_rows", "max_runtime", "signal" */

@@ -45,9 +45,9 @@ struct pj_db *h_connect(const char *name);
 char *h_config(const char *name, const char *extra_yaml);
 
 struct h_result {
-	int exit_code;   /* or 128 + signal */
-	char *out;       /* all of stdout, NUL-terminated */
-	char *err;       /* all of stderr */
+	int exit_code; /* or 128 + signal */
+	char *out;     /* all of stdout, NUL-terminated */
+	char *err;     /* all of stderr */
 };
 
 /* Runs the placement-janitor binary with argv (NULL-terminated, without

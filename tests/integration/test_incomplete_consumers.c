@@ -152,7 +152,8 @@ incomplete_consumers_dry_run_changes_nothing(void **state)
 	assert_int_equal(json_field(r.out, "remaining"), 40);
 	assert_int_equal(json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
-	r = janitor(cfg, "--dry-run", "--batch-size", "9", "repair", NULL, NULL);
+	r = janitor(
+	    cfg, "--dry-run", "--batch-size", "9", "repair", NULL, NULL);
 	assert_int_equal(r.exit_code, 1);
 	assert_int_equal(json_field(r.out, "found"), 40);
 	h_result_free(&r);
@@ -282,8 +283,8 @@ incomplete_consumers_max_rows(void **state)
 
 	(void)state;
 	seed(3, 50);
-	r = janitor(cfg, "--batch-size", "4", "--max-rows", "10", "repair",
-	    NULL);
+	r = janitor(
+	    cfg, "--batch-size", "4", "--max-rows", "10", "repair", NULL);
 	assert_int_equal(r.exit_code, 1);
 	assert_non_null(strstr(r.out, "\"stopped_by\":\"max_rows\""));
 	assert_int_equal(json_field(r.out, "repaired"), 12);
@@ -301,8 +302,8 @@ incomplete_consumers_max_rows(void **state)
 static void
 incomplete_consumers_report_mode(void **state)
 {
-	char *cfg = h_config(DB,
-	    "passes:\n  incomplete_consumers:\n    mode: report\n");
+	char *cfg = h_config(
+	    DB, "passes:\n  incomplete_consumers:\n    mode: report\n");
 	char *before, *after;
 	struct h_result r;
 

@@ -10,7 +10,7 @@
 
 #include "worker/cli.h"
 
-#define MAX_ARGS 8
+#define MAX_ARGS 12
 
 struct good_case {
 	const char *args[MAX_ARGS]; /* after argv[0] */
@@ -33,17 +33,17 @@ static const struct good_case good[] = {
 	{ { "-V" }, PJ_CMD_VERSION, -1, -1, -1, -1, 0, false, 0 },
 	{ { "--dry-run", "repair" }, PJ_CMD_REPAIR, -1, -1, -1, -1, 0, true,
 	    0 },
-	{ { "--batch-size", "250", "--max-rows", "0", "repair" },
-	    PJ_CMD_REPAIR, 250, 0, -1, -1, 0, false, 0 },
-	{ { "--max-runtime", "5m", "--format", "json", "check" },
-	    PJ_CMD_CHECK, -1, -1, 300000, PJ_REPORT_JSON, 0, false, 0 },
-	{ { "-v", "-v", "-q", "check" }, PJ_CMD_CHECK, -1, -1, -1, -1, 1,
-	    false, 0 },
+	{ { "--batch-size", "250", "--max-rows", "0", "repair" }, PJ_CMD_REPAIR,
+	    250, 0, -1, -1, 0, false, 0 },
+	{ { "--max-runtime", "5m", "--format", "json", "check" }, PJ_CMD_CHECK,
+	    -1, -1, 300000, PJ_REPORT_JSON, 0, false, 0 },
+	{ { "-v", "-v", "-q", "check" }, PJ_CMD_CHECK, -1, -1, -1, -1, 1, false,
+	    0 },
 	{ { "--pass", "incomplete_consumers", "-p", "incomplete_consumers",
 	      "repair" },
 	    PJ_CMD_REPAIR, -1, -1, -1, -1, 0, false, 1 },
-	{ { "--batch-size=100000", "check" }, PJ_CMD_CHECK, 100000, -1, -1,
-	    -1, 0, false, 0 },
+	{ { "--batch-size=100000", "check" }, PJ_CMD_CHECK, 100000, -1, -1, -1,
+	    0, false, 0 },
 };
 
 struct bad_case {
@@ -101,8 +101,7 @@ test_good(void **state)
 		    cli.batch_size != c->batch_size ||
 		    cli.max_rows != c->max_rows ||
 		    cli.max_runtime_ms != c->max_runtime_ms ||
-		    cli.format != c->format ||
-		    cli.verbosity != c->verbosity ||
+		    cli.format != c->format || cli.verbosity != c->verbosity ||
 		    cli.n_passes != c->n_passes)
 			fail_msg("case %zu (%s): parsed wrong", i, c->args[0]);
 	}
@@ -138,6 +137,7 @@ test_apply_overrides(void **state)
 	struct pj_cli cli;
 
 	(void)state;
+	memset(&err, 0, sizeof(err));
 	assert_int_equal(pj_cfg_defaults(&cfg, &err), PJ_OK);
 	assert_int_equal(parse(args, &cli, &err), PJ_OK);
 	pj_cli_apply(&cli, &cfg);
