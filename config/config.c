@@ -660,7 +660,7 @@ static void
 check_secret_files(struct load *ld)
 {
 	struct pj_error err = { 0 };
-	size_t i;
+	size_t i = 0;
 
 	if (string_of(ld, "database.password", &i)[0] != '\0' &&
 	    pj_secret_check_file(ld->file, "config file", &err) != PJ_OK)
@@ -683,7 +683,7 @@ static void
 check_connection(struct load *ld)
 {
 	const struct pj_db_config *db = &ld->cfg.db;
-	size_t i;
+	size_t i = 0; /* find_key always finds these keys */
 
 	if (db->tls_mode >= PJ_TLS_VERIFY_CA && db->tls_ca[0] == '\0') {
 		find_key("database.tls.mode", &i);
