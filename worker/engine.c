@@ -221,6 +221,8 @@ run_pass(struct engine *e, const struct pj_pass *pass,
 				pr->batches++;
 				e->repaired_total += repaired;
 			} else if (fatal(rc)) {
+				/* Rolled back, and the run ends here. */
+				pr->remaining += e->batch.n;
 				break;
 			} else {
 				/* The batch is left as it was: count, go on. */
@@ -299,8 +301,6 @@ pj_engine_run(struct pj_db *db, const struct pj_config *cfg,
 		    opts->dry_run ? "true" : "false");
 		rc = run_pass(&e, *pp, pr, err);
 		pr->seconds = (double)(pj_time_mono_us() - t0) / 1e6;
-		if (rc && pr->error[0] == '\0')
-			pj_strlcpy(pr->error, err->msg, sizeof(pr->error));
 		pj_log_info("pass_done",
 		    "pass=%s found=%zu repaired=%zu failed=%zu remaining=%zu "
 		    "batches=%zu retries=%zu seconds=%.3f",
