@@ -12,8 +12,7 @@
 #include "common/secret.h"
 #include "common/strings.h"
 
-/* Smallest result buffer: big enough for any integer, date or most
- * doubles as text, so a truncated fetch is rare. */
+/* Smallest result buffer: any integer or date as text fits. */
 #define COL_MIN_CAP 64
 
 struct pj_db {
@@ -61,6 +60,9 @@ pj_db_classify(unsigned int db_errno)
 	case ER_LOCK_WAIT_TIMEOUT:
 	case ER_LOCK_DEADLOCK:
 	case ER_XA_RBDEADLOCK:
+	/* A table changed under a prepared statement (libmariadb 3.3 will
+	 * not rebind a new column count): the redo prepares again. */
+	case CR_NEW_STMT_METADATA:
 		return PJ_ERETRY;
 	/* The connection is gone or was never made: reconnect, redo. */
 	case CR_SOCKET_CREATE_ERROR:
@@ -239,12 +241,15 @@ set_options(MYSQL *conn, const struct pj_db_config *cfg, struct pj_error *err)
 	unsigned int protocol = MYSQL_PROTOCOL_SOCKET;
 	int bad = 0;
 
-	if (cfg->option_file[0] != '\0')
+	/* A group alone would make libmariadb read the system's my.cnf: the
+	 * group only applies to the configured file. */
+	if (cfg->option_file[0] != '\0') {
 		bad |= mysql_options(
 		    conn, MYSQL_READ_DEFAULT_FILE, cfg->option_file);
-	if (cfg->option_group[0] != '\0')
-		bad |= mysql_options(
-		    conn, MYSQL_READ_DEFAULT_GROUP, cfg->option_group);
+		if (cfg->option_group[0] != '\0')
+			bad |= mysql_options(
+			    conn, MYSQL_READ_DEFAULT_GROUP, cfg->option_group);
+	}
 	if (cfg->socket[0] != '\0')
 		bad |= mysql_options(conn, MYSQL_OPT_PROTOCOL, &protocol);
 	bad |= mysql_options(conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
@@ -333,8 +338,7 @@ open_conn(struct pj_db *db, struct pj_error *err)
 	/* Empty settings are NULL, so an option file can supply them. Without
 	 * a password source and option file, "" keeps libmariadb from taking
 	 * one from MYSQL_PWD, a source nobody configured. */
-	if (!have && cfg->option_file[0] == '\0' &&
-	    cfg->option_group[0] == '\0') {
+	if (!have && cfg->option_file[0] == '\0') {
 		password[0] = '\0';
 		have = true;
 	}
@@ -465,7 +469,6 @@ pj_stmt_prepare(struct pj_db *db, const char *sql, struct pj_stmt **out,
 {
 	struct pj_stmt *st = NULL;
 	my_bool on = 1;
-	unsigned int i;
 	int rc = PJ_OK;
 
 	if (db->conn == NULL)
@@ -495,16 +498,6 @@ pj_stmt_prepare(struct pj_db *db, const char *sql, struct pj_stmt **out,
 		    "%.60s: %u columns, at most %d", sql, st->ncols,
 		    PJ_MAX_COLUMNS);
 		goto out;
-	}
-	for (i = 0; i < st->ncols; i++) {
-		st->col[i].buf = malloc(COL_MIN_CAP);
-		if (st->col[i].buf == NULL) {
-			rc = pj_error_set(
-			    err, PJ_ENOMEM, "%.60s: out of memory", sql);
-			goto out;
-		}
-		st->col[i].cap = COL_MIN_CAP;
-		st->col[i].buf[0] = '\0';
 	}
 	*out = st;
 	st = NULL;
@@ -583,9 +576,13 @@ bind_result(struct pj_stmt *st, struct pj_error *err)
 	for (i = 0; i < st->ncols && rc == PJ_OK; i++) {
 		struct pj_col *c = &st->col[i];
 
+		size_t need = (size_t)fields[i].max_length + 1;
+
 		c->integer = is_integer_type(fields[i].type);
-		if (!c->integer &&
-		    col_reserve(c, (size_t)fields[i].max_length + 1) != 0)
+		/* Integers need the buffer only for pj_stmt_text. */
+		if (c->integer || need < COL_MIN_CAP)
+			need = COL_MIN_CAP;
+		if (col_reserve(c, need) != 0)
 			rc = pj_error_set(
 			    err, PJ_ENOMEM, "%.60s: out of memory", st->sql);
 		col_bind(&st->res[i], c);
@@ -639,6 +636,7 @@ pj_stmt_exec(struct pj_stmt *st, const struct pj_param *p, size_t n,
 {
 	MYSQL_BIND b[PJ_MAX_PARAMS];
 	unsigned long len[PJ_MAX_PARAMS];
+	unsigned int ncols;
 	int rc;
 
 	st->have_row = false;
@@ -656,6 +654,13 @@ pj_stmt_exec(struct pj_stmt *st, const struct pj_param *p, size_t n,
 	    mysql_stmt_execute(st->stmt) != 0)
 		return db_fail(NULL, st->stmt, st->sql, err);
 	st->affected = mysql_stmt_affected_rows(st->stmt);
+	/* The server re-prepares after a table change: count again. */
+	ncols = mysql_stmt_field_count(st->stmt);
+	st->ncols = ncols <= PJ_MAX_COLUMNS ? ncols : 0;
+	if (ncols > PJ_MAX_COLUMNS)
+		return pj_error_set(err, PJ_EINVAL,
+		    "%.60s: %u columns, at most %d", st->sql, ncols,
+		    PJ_MAX_COLUMNS);
 	if (st->ncols == 0)
 		return PJ_OK;
 	if (mysql_stmt_store_result(st->stmt) != 0)

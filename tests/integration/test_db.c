@@ -220,44 +220,124 @@ test_connect_socket_sets_session(void **state)
 	pj_db_close(db);
 }
 
+/* A 0600 temporary file holding text; its path goes into path. */
+static void
+write_temp(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* The test user's password, for both hosts it may connect from. */
+static void
+set_test_password(const char *password)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+	    "SET PASSWORD FOR '" TEST_USER
+	    "'@'127.0.0.1' = PASSWORD('%s');"
+	    "SET PASSWORD FOR '" TEST_USER "'@'localhost' = PASSWORD('%s');",
+	    password, password);
+	h_sql(NULL, sql);
+}
+
+enum pw_source {
+	PW_INLINE,
+	PW_ENV,
+	PW_FILE,
+	PW_OPTION_FILE,       /* user and password in its [client] group */
+	PW_OPTION_GROUP,      /* ... in a group of its own */
+	PW_NONE_BUT_MYSQL_PWD /* libmariadb's MYSQL_PWD must be ignored */
+};
+
 static void
 test_connect_tcp_password_sources(void **state)
 {
-	char path[] = "/tmp/pj-test-pw-XXXXXX";
-	struct pj_db_config cfg;
-	struct pj_db *db;
-	char *host;
-	int fd;
+	static const struct {
+		enum pw_source source;
+		int want;
+	} cases[] = {
+		{ PW_INLINE, PJ_OK },
+		{ PW_ENV, PJ_OK },
+		{ PW_FILE, PJ_OK },
+		{ PW_OPTION_FILE, PJ_OK },
+		{ PW_OPTION_GROUP, PJ_OK },
+		{ PW_NONE_BUT_MYSQL_PWD, PJ_EACCESS },
+	};
+	char pw_path[] = "/tmp/pj-test-pw-XXXXXX";
+	char cnf_path[] = "/tmp/pj-test-cnf-XXXXXX";
 
 	(void)state;
-	fd = mkstemp(path); /* mode 0600 */
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, RIGHT_PASSWORD "\n", sizeof(RIGHT_PASSWORD)),
-	    (ssize_t)sizeof(RIGHT_PASSWORD));
-	close(fd);
+	write_temp(pw_path, RIGHT_PASSWORD "\n");
+	write_temp(cnf_path,
+	    "[client]\nuser=" TEST_USER "\npassword=" RIGHT_PASSWORD
+	    "\n[pj_janitor]\npassword=" RIGHT_PASSWORD "x\n");
 	assert_int_equal(setenv("PJ_TEST_DB_PASSWORD", RIGHT_PASSWORD, 1), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pj_db_config cfg;
+		struct pj_error err = { 0 };
+		struct pj_db *db = NULL;
+		int rc;
 
-	for (int source = 0; source < 3; source++) {
 		tcp_cfg(&cfg, DB);
-		if (source == 1) {
+		if (cases[i].source != PW_INLINE)
 			cfg.password[0] = '\0';
+		switch (cases[i].source) {
+		case PW_ENV:
 			pj_strlcpy(cfg.password_env, "PJ_TEST_DB_PASSWORD",
 			    sizeof(cfg.password_env));
-		} else if (source == 2) {
-			cfg.password[0] = '\0';
+			break;
+		case PW_FILE:
+			pj_strlcpy(cfg.password_file, pw_path,
+			    sizeof(cfg.password_file));
+			break;
+		case PW_OPTION_FILE:
+			cfg.user[0] = '\0';
 			pj_strlcpy(
-			    cfg.password_file, path, sizeof(cfg.password_file));
+			    cfg.option_file, cnf_path, sizeof(cfg.option_file));
+			pj_strlcpy(cfg.option_group, "client",
+			    sizeof(cfg.option_group));
+			break;
+		case PW_OPTION_GROUP:
+			/* The group's (wrong) password wins over [client]'s:
+			 * so the account's password is set to match it. */
+			pj_strlcpy(
+			    cfg.option_file, cnf_path, sizeof(cfg.option_file));
+			pj_strlcpy(cfg.option_group, "pj_janitor",
+			    sizeof(cfg.option_group));
+			set_test_password(RIGHT_PASSWORD "x");
+			break;
+		case PW_NONE_BUT_MYSQL_PWD:
+			assert_int_equal(
+			    setenv("MYSQL_PWD", RIGHT_PASSWORD, 1), 0);
+			break;
+		default:
+			break;
 		}
-		db = connect_ok(&cfg);
-		host = text_at(db, SQL_MY_HOST, NULL, 0, 0);
-		/* TCP clients show as host:port. */
-		if (strchr(host, ':') == NULL)
-			fail_msg("source %d: not a TCP connection: %s", source,
-			    host);
-		free(host);
+		rc = pj_db_connect(&cfg, &db, &err);
+		unsetenv("MYSQL_PWD");
+		if (cases[i].source == PW_OPTION_GROUP)
+			set_test_password(RIGHT_PASSWORD);
+		if (rc != cases[i].want)
+			fail_msg("source %d: %s: %s", (int)cases[i].source,
+			    pj_status_name(rc), err.msg);
+		if (rc == PJ_OK) {
+			char *host = text_at(db, SQL_MY_HOST, NULL, 0, 0);
+
+			/* TCP clients show as host:port. */
+			if (strchr(host, ':') == NULL)
+				fail_msg("source %d: not a TCP connection: %s",
+				    (int)cases[i].source, host);
+			free(host);
+		}
 		pj_db_close(db);
 	}
-	unlink(path);
+	unlink(pw_path);
+	unlink(cnf_path);
 	unsetenv("PJ_TEST_DB_PASSWORD");
 }
 
@@ -829,6 +909,80 @@ test_wrong_parameter_count_is_invalid(void **state)
 	pj_db_close(db);
 }
 
+/* More columns than a statement can hold is refused, not overrun. */
+static void
+test_too_many_columns_is_invalid(void **state)
+{
+	static const char SQL_WIDE[] =
+	    "SELECT 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17";
+	struct pj_db *db = h_connect(DB);
+	struct pj_error err = { 0 };
+	struct pj_stmt *st = NULL;
+
+	(void)state;
+	assert_int_equal(pj_stmt_prepare(db, SQL_WIDE, &st, &err), PJ_EINVAL);
+	assert_null(st);
+	pj_db_close(db);
+}
+
+#define LONG_VALUE \
+	"a value longer than the sixty-four bytes of a first buffer, now " \
+	"that a is text"
+
+/*
+ * After ALTER TABLE the server re-prepares a statement by itself. Columns
+ * of another type are read by their new type (results are bound per
+ * execute); a new column count is CR_NEW_STMT_METADATA in libmariadb 3.3,
+ * a retry: the engine redoes the batch, which prepares again.
+ */
+static void
+test_statement_after_table_change(void **state)
+{
+	static const char SQL_ALL[] = "SELECT * FROM pj_shape";
+	struct pj_db *db = h_connect(DB);
+	struct pj_error err = { 0 };
+	struct pj_stmt *st = NULL;
+	bool row = false;
+	int rc;
+
+	(void)state;
+	h_sql(DB,
+	    "DROP TABLE IF EXISTS pj_shape;"
+	    "CREATE TABLE pj_shape (a INT);"
+	    "INSERT INTO pj_shape VALUES (1)");
+	assert_int_equal(pj_stmt_prepare(db, SQL_ALL, &st, &err), PJ_OK);
+	assert_int_equal(pj_stmt_exec(st, NULL, 0, &err), PJ_OK);
+	assert_int_equal(pj_stmt_fetch(st, &row, &err), PJ_OK);
+	assert_true(row);
+	assert_int_equal(pj_stmt_int(st, 0), 1);
+
+	h_sql(DB,
+	    "ALTER TABLE pj_shape MODIFY a VARCHAR(200);"
+	    "UPDATE pj_shape SET a = '" LONG_VALUE "'");
+	assert_int_equal(pj_stmt_exec(st, NULL, 0, &err), PJ_OK);
+	assert_int_equal(pj_stmt_fetch(st, &row, &err), PJ_OK);
+	assert_true(row);
+	assert_string_equal(pj_stmt_text(st, 0, NULL), LONG_VALUE);
+
+	h_sql(DB, "ALTER TABLE pj_shape ADD COLUMN b INT DEFAULT 7");
+	rc = pj_stmt_exec(st, NULL, 0, &err);
+	if (rc != PJ_ERETRY || err.db_errno != 2057)
+		fail_msg("after a new column: %s (%u): %s", pj_status_name(rc),
+		    err.db_errno, err.msg);
+	pj_stmt_close(st);
+	st = NULL;
+	pj_error_clear(&err);
+	assert_int_equal(pj_stmt_prepare(db, SQL_ALL, &st, &err), PJ_OK);
+	assert_int_equal(pj_stmt_exec(st, NULL, 0, &err), PJ_OK);
+	assert_int_equal(pj_stmt_fetch(st, &row, &err), PJ_OK);
+	assert_true(row);
+	assert_string_equal(pj_stmt_text(st, 0, NULL), LONG_VALUE);
+	assert_int_equal(pj_stmt_int(st, 1), 7);
+	pj_stmt_close(st);
+	h_sql(DB, "DROP TABLE pj_shape");
+	pj_db_close(db);
+}
+
 static void
 test_affected_and_rows(void **state)
 {
@@ -1129,6 +1283,8 @@ main(void)
 		cmocka_unit_test(test_wide_doubles_returned_whole),
 		cmocka_unit_test(test_reexecuting_a_statement),
 		cmocka_unit_test(test_wrong_parameter_count_is_invalid),
+		cmocka_unit_test(test_too_many_columns_is_invalid),
+		cmocka_unit_test(test_statement_after_table_change),
 		cmocka_unit_test(test_affected_and_rows),
 		cmocka_unit_test(test_transactions),
 		cmocka_unit_test(test_deadlock_is_retry),

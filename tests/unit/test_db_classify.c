@@ -22,6 +22,7 @@ static const struct classify_case cases[] = {
 	{ 1205, "ER_LOCK_WAIT_TIMEOUT", PJ_ERETRY },
 	{ 1213, "ER_LOCK_DEADLOCK (also Galera certification)", PJ_ERETRY },
 	{ 1614, "ER_XA_RBDEADLOCK", PJ_ERETRY },
+	{ 2057, "CR_NEW_STMT_METADATA (table altered)", PJ_ERETRY },
 	/* Reconnect, then redo. */
 	{ 2001, "CR_SOCKET_CREATE_ERROR", PJ_ECONN },
 	{ 2002, "CR_CONNECTION_ERROR", PJ_ECONN },
