@@ -138,10 +138,8 @@ db_fail(MYSQL *conn, MYSQL_STMT *stmt, const char *what, struct pj_error *err)
 	}
 	code = pj_db_classify(no);
 	if (code == PJ_OK) /* a failure the library did not explain */
-		return pj_error_set(err, PJ_EDB,
-		    "%.60s: failed, no error "
-		    "from the client library",
-		    what);
+		return pj_error_set(
+		    err, PJ_EDB, "%.60s: failed without an error number", what);
 	if (code == PJ_ECONFIG)
 		return pj_error_set_db(err, code, no, state,
 		    "%.60s: tls: %s (check database.tls_mode and tls_ca)", what,
@@ -346,9 +344,12 @@ open_conn(struct pj_db *db, struct pj_error *err)
 	    have ? password : NULL, opt_str(cfg->name), (unsigned int)cfg->port,
 	    opt_str(cfg->socket), 0);
 	pj_wipe(password, sizeof(password));
-	/* The library keeps a copy for a reconnect we never let it make. */
+	/* The library keeps copies (ours, and an option file's) for a
+	 * reconnect we never let it make: wipe them now. */
 	if (conn->passwd != NULL)
 		pj_wipe(conn->passwd, strlen(conn->passwd));
+	if (conn->options.password != NULL)
+		pj_wipe(conn->options.password, strlen(conn->options.password));
 	if (ok == NULL) {
 		rc = db_fail(conn, NULL, "connect", err);
 		goto out;
@@ -575,7 +576,6 @@ bind_result(struct pj_stmt *st, struct pj_error *err)
 	fields = mysql_fetch_fields(meta);
 	for (i = 0; i < st->ncols && rc == PJ_OK; i++) {
 		struct pj_col *c = &st->col[i];
-
 		size_t need = (size_t)fields[i].max_length + 1;
 
 		c->integer = is_integer_type(fields[i].type);
