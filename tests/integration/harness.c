@@ -224,6 +224,7 @@ run_client(
 	const char *argv[12];
 	size_t n = 0;
 
+	memset(r, 0, sizeof(*r));
 	if (sandbox_socket() == NULL) {
 		snprintf(why, why_size,
 		    "PJ_TEST_SOCKET is not set (run "
@@ -319,6 +320,7 @@ h_require_sandbox(void)
 	h_result_free(&r);
 	if (rc == 0 && why[0] == '\0')
 		return;
+	why[strcspn(why, "\n")] = '\0';
 	fprintf(stderr, "%s: %s\n", may_skip ? "SKIP" : "FAIL", why);
 	if (!may_skip)
 		fprintf(stderr,
