@@ -8,6 +8,9 @@
 #   PJ_SANDBOX_PORT  TCP port on 127.0.0.1 (default 13306)
 #   PJ_SANDBOX_TZ    server time zone, e.g. '+05:30' (default: the system's)
 #   PJ_SANDBOX_LOCK_WAIT_TIMEOUT  innodb_lock_wait_timeout in s (default 50)
+#   PJ_SANDBOX_MDL_TIMEOUT  lock_wait_timeout (metadata locks) in s (default
+#                    60, not a year: a test that waits on its own idle
+#                    transaction fails instead of hanging)
 #
 # The server reads no option file (--no-defaults), keeps data, temp files,
 # socket, pid file and log in its directory, and never touches a system
@@ -20,6 +23,7 @@ dir=${PJ_SANDBOX_DIR:-$root/build/sandbox}
 port=${PJ_SANDBOX_PORT:-13306}
 tz=${PJ_SANDBOX_TZ:-}
 lock_wait=${PJ_SANDBOX_LOCK_WAIT_TIMEOUT:-50}
+mdl_wait=${PJ_SANDBOX_MDL_TIMEOUT:-60}
 
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
@@ -126,6 +130,7 @@ start() {
 			--innodb-log-file-size=48M
 			--innodb-flush-log-at-trx-commit=2
 			--innodb-lock-wait-timeout="$lock_wait"
+			--lock-wait-timeout="$mdl_wait"
 			--max-connections=200
 			--character-set-server=utf8mb4
 			--collation-server=utf8mb4_general_ci)

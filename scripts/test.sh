@@ -36,7 +36,9 @@ bash scripts/sandbox-db.sh start
 eval "$(bash scripts/sandbox-db.sh env)"
 
 ci=false
-ctest_args=(--test-dir "$build" --output-on-failure --parallel 2)
+# A hung test fails after PJ_TEST_TIMEOUT seconds (ctest's default: 1500).
+ctest_args=(--test-dir "$build" --output-on-failure --parallel 2
+	--timeout "${PJ_TEST_TIMEOUT:-600}")
 if [[ ${CI:-} == true ]]; then
 	ci=true
 	export PJ_TEST_ALLOW_SKIP=0
