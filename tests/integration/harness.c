@@ -490,7 +490,7 @@ yaml_quoted(FILE *f, const char *s)
 }
 
 char *
-h_config(const char *name, const char *extra_yaml)
+h_config_db(const char *name, const char *db_yaml, const char *extra_yaml)
 {
 	const char *tmp = getenv("TMPDIR");
 	char path[1024];
@@ -516,11 +516,19 @@ h_config(const char *name, const char *extra_yaml)
 	fputs("\n  name: ", f);
 	yaml_quoted(f, name);
 	fputs("\n  user: root\n", f);
+	if (db_yaml != NULL)
+		fputs(db_yaml, f);
 	if (extra_yaml != NULL)
 		fputs(extra_yaml, f);
 	if (fclose(f) != 0)
 		hfail("writing %s: %s", path, strerror(errno));
 	return xstrdup(path);
+}
+
+char *
+h_config(const char *name, const char *extra_yaml)
+{
+	return h_config_db(name, NULL, extra_yaml);
 }
 
 struct h_result

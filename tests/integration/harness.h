@@ -43,6 +43,10 @@ struct pj_db *h_connect(const char *name);
  * its path (caller frees; h_cleanup removes it).
  */
 char *h_config(const char *name, const char *extra_yaml);
+/* As h_config, with db_yaml (lines indented by two spaces, may be NULL)
+ * added to the database section, e.g. "  lock_wait_timeout: 1s\n". */
+char *h_config_db(
+    const char *name, const char *db_yaml, const char *extra_yaml);
 
 struct h_result {
 	int exit_code; /* or 128 + signal */

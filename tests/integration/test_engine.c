@@ -1,0 +1,262 @@
+/* The engine's retries, limits, verbosity and fatal errors, end to end. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/integration/harness.h"
+
+#define DB "pj_it_engine"
+
+/* Locks every 'gone-%' allocation, as a slow API request would. */
+static const char SQL_HOLD[] =
+    "SELECT COUNT(*) FROM allocations WHERE consumer_id LIKE 'gone-%'"
+    " FOR UPDATE";
+
+static long long
+json_field(const char *json, const char *field)
+{
+	char key[64];
+	const char *p;
+
+	snprintf(key, sizeof(key), "\"%s\":", field);
+	p = strstr(json, "\"passes\"");
+	p = p != NULL ? strstr(p, key) : NULL;
+	return p != NULL ? atoll(p + strlen(key)) : -1;
+}
+
+static void
+seed(int incomplete)
+{
+	char sql[512];
+
+	h_reset_db(DB);
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO allocations (resource_provider_id, consumer_id,"
+	    " resource_class_id, used) SELECT 1,"
+	    " CONCAT('gone-', LPAD(seq, 8, '0')), 0, 1 FROM seq_1_to_%d;",
+	    incomplete);
+	h_sql(DB, sql);
+}
+
+/*
+ * Forks a process that holds the lock for hold_ms and then rolls back.
+ * Returns once the lock is held; the caller waits for the pid.
+ */
+static pid_t
+hold_lock(int hold_ms)
+{
+	int ready[2];
+	pid_t pid;
+	char byte = 0;
+
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct pj_error err = { 0 };
+		struct pj_db *db = h_connect(DB);
+
+		close(ready[0]);
+		if (pj_db_begin(db, &err) != PJ_OK ||
+		    pj_db_exec(db, SQL_HOLD, NULL, 0, NULL, &err) != PJ_OK)
+			_exit(1);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		usleep((useconds_t)hold_ms * 1000);
+		pj_db_rollback(db);
+		pj_db_close(db);
+		_exit(0);
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &byte, 1), 1);
+	close(ready[0]);
+	return pid;
+}
+
+static void
+reap(pid_t pid)
+{
+	int status = 0;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static struct h_result
+janitor(const char *config, const char *const *args)
+{
+	const char *argv[16] = { "--config", config, "--format", "json" };
+	size_t n = 4;
+
+	while (*args != NULL && n < 15)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	return h_run(argv, NULL);
+}
+
+/* A lock released while the worker backs off: redone, then repaired. */
+static void
+engine_lock_wait_is_retried(void **state)
+{
+	char *cfg =
+	    h_config(DB, "worker:\n  retries: 8\n  retry_backoff: 200ms\n");
+	const char *args[] = { "repair", NULL };
+	struct h_result r;
+	pid_t holder;
+
+	(void)state;
+	seed(5);
+	holder = hold_lock(2500);
+	r = janitor(cfg, args);
+	reap(holder);
+	if (r.exit_code != 0)
+		fail_msg("exit %d: %s", r.exit_code, r.err);
+	assert_true(json_field(r.out, "retries") >= 1);
+	assert_int_equal(json_field(r.out, "repaired"), 5);
+	assert_non_null(strstr(r.err, "event=batch_retry"));
+	h_result_free(&r);
+	free(cfg);
+}
+
+/* A lock held past every retry: the batch fails (exit 2), nothing of it
+ * is applied, and a later run repairs it. */
+static void
+engine_lock_held_too_long_fails_batch(void **state)
+{
+	char *cfg = h_config(DB,
+	    "worker:\n  retries: 1\n"
+	    "  retry_backoff: 10ms\n");
+	const char *args[] = { "repair", NULL };
+	struct h_result r;
+	pid_t holder;
+
+	(void)state;
+	seed(5);
+	holder = hold_lock(5000);
+	r = janitor(cfg, args);
+	assert_int_equal(r.exit_code, 2);
+	assert_int_equal(json_field(r.out, "failed"), 5);
+	assert_int_equal(json_field(r.out, "remaining"), 5);
+	assert_non_null(strstr(r.out, "Lock wait timeout"));
+	h_result_free(&r);
+	assert_int_equal(h_query_int(DB, "SELECT COUNT(*) FROM consumers"), 0);
+	assert_int_equal(h_query_int(DB, "SELECT COUNT(*) FROM projects"), 0);
+	reap(holder);
+	r = janitor(cfg, args);
+	assert_int_equal(r.exit_code, 0);
+	assert_int_equal(json_field(r.out, "repaired"), 5);
+	h_result_free(&r);
+	free(cfg);
+}
+
+/* max_runtime ends the run between batches; the rest is counted. */
+static void
+engine_max_runtime_stops(void **state)
+{
+	char *cfg = h_config(DB, "worker:\n  sleep_between_batches: 100ms\n");
+	const char *args[] = { "--batch-size", "1", "--max-runtime", "500ms",
+		"repair", NULL };
+	long long repaired;
+	struct h_result r;
+
+	(void)state;
+	seed(30);
+	r = janitor(cfg, args);
+	assert_int_equal(r.exit_code, 1);
+	assert_non_null(strstr(r.out, "\"stopped_by\":\"max_runtime\""));
+	repaired = json_field(r.out, "repaired");
+	if (repaired < 1 || repaired > 10)
+		fail_msg("repaired %lld in 500 ms at 100 ms a batch", repaired);
+	assert_int_equal(json_field(r.out, "remaining"), 30 - repaired);
+	h_result_free(&r);
+	free(cfg);
+}
+
+/* -v lists every record found; redaction shortens the ids to 8. */
+static void
+engine_verbose_lists_found_records(void **state)
+{
+	char *cfg = h_config(DB, "logging:\n  redact_uuids: true\n");
+	const char *args[] = { "-v", "check", NULL };
+	struct h_result r;
+
+	(void)state;
+	seed(3);
+	r = janitor(cfg, args);
+	assert_int_equal(r.exit_code, 1);
+	assert_non_null(strstr(r.err, "event=found"));
+	assert_non_null(strstr(r.err, "consumer=\"gone-000\""));
+	assert_null(strstr(r.err, "gone-00000001"));
+	h_result_free(&r);
+	free(cfg);
+}
+
+/* A table missing: exit 65 naming it, before any pass runs. */
+static void
+engine_schema_missing_table(void **state)
+{
+	char *cfg = h_config(DB, NULL);
+	const char *args[] = { "check", NULL };
+	struct h_result r;
+
+	(void)state;
+	seed(1);
+	h_sql(DB, "DROP TABLE consumers;");
+	r = janitor(cfg, args);
+	assert_int_equal(r.exit_code, 65);
+	assert_non_null(strstr(r.err, "consumers"));
+	h_result_free(&r);
+	free(cfg);
+}
+
+/* No server behind the socket: exit 69. */
+static void
+engine_unreachable_server(void **state)
+{
+	char *cfg = h_config(DB, NULL);
+	char *broken = h_config(DB, NULL);
+	const char *args[] = { "check", NULL };
+	struct h_result r;
+	FILE *f;
+
+	(void)state;
+	f = fopen(broken, "w");
+	assert_non_null(f);
+	fputs(
+	    "database:\n  socket: /nonexistent/mysqld.sock\n"
+	    "  user: root\n  connect_timeout: 2s\n",
+	    f);
+	fclose(f);
+	r = janitor(broken, args);
+	assert_int_equal(r.exit_code, 69);
+	h_result_free(&r);
+	free(broken);
+	free(cfg);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(engine_lock_wait_is_retried),
+		cmocka_unit_test(engine_lock_held_too_long_fails_batch),
+		cmocka_unit_test(engine_max_runtime_stops),
+		cmocka_unit_test(engine_verbose_lists_found_records),
+		cmocka_unit_test(engine_schema_missing_table),
+		cmocka_unit_test(engine_unreachable_server),
+	};
+	int failed;
+
+	h_require_sandbox();
+	failed = cmocka_run_group_tests(tests, NULL, NULL);
+	h_cleanup();
+	return failed;
+}
