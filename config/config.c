@@ -49,6 +49,8 @@ static const char *const tls_modes[] = { "disabled", "preferred", "required",
 	"verify_ca", "verify_identity", NULL };
 static const char *const on_failure[] = { "skip", "stop", NULL };
 static const char *const pass_modes[] = { "off", "report", "repair", NULL };
+/* For passes that only ever report: their damage has no safe repair. */
+static const char *const report_modes[] = { "off", "report", NULL };
 static const char *const log_levels[] = { "error", "warn", "info", "debug",
 	NULL };
 static const char *const log_formats[] = { "text", "json", NULL };
@@ -147,6 +149,28 @@ static const struct pj_cfg_key keys[] = {
 	    "00000000-0000-0000-0000-000000000000", 1, false),
 	ENUM("passes.incomplete_consumers.mode",
 	    passes.incomplete_consumers.mode, "repair", pass_modes),
+	ENUM("passes.orphaned_consumers.mode", passes.orphaned_consumers.mode,
+	    "repair", pass_modes),
+	/* Placement makes a consumer and writes its allocations in two
+	 * transactions: a young empty consumer is normal (internals 3). */
+	DUR("passes.orphaned_consumers.min_age",
+	    passes.orphaned_consumers_min_age_ms, "1h", 2 * MIN,
+	    (int64_t)365 * DAY, false),
+	ENUM("passes.orphaned_allocations.mode",
+	    passes.orphaned_allocations.mode, "report", pass_modes),
+	ENUM("passes.orphaned_inventories.mode",
+	    passes.orphaned_inventories.mode, "report", pass_modes),
+	ENUM("passes.orphaned_provider_links.mode",
+	    passes.orphaned_provider_links.mode, "repair", pass_modes),
+	ENUM("passes.dangling_consumer_refs.mode",
+	    passes.dangling_consumer_refs.mode, "repair", pass_modes),
+	ENUM("passes.root_provider_ids.mode", passes.root_provider_ids.mode,
+	    "repair", pass_modes),
+	ENUM("passes.unused_projects_users.mode",
+	    passes.unused_projects_users.mode, "report", report_modes),
+	ENUM("passes.dangling_resource_classes.mode",
+	    passes.dangling_resource_classes.mode, "report", report_modes),
+	BOOL("archive.enabled", archive.enabled, "true"),
 	ENUM("logging.level", logging.level, "info", log_levels),
 	ENUM("logging.format", logging.format, "text", log_formats),
 	BOOL("logging.redact_uuids", logging.redact_uuids, "false"),

@@ -47,6 +47,22 @@ struct pj_pass_config {
 
 struct pj_passes_config {
 	struct pj_pass_config incomplete_consumers;
+	struct pj_pass_config orphaned_consumers;
+	int64_t orphaned_consumers_min_age_ms; /* younger empty ones are kept */
+	struct pj_pass_config orphaned_allocations;
+	struct pj_pass_config orphaned_inventories;
+	struct pj_pass_config orphaned_provider_links;
+	struct pj_pass_config dangling_consumer_refs;
+	struct pj_pass_config root_provider_ids;
+	struct pj_pass_config unused_projects_users;
+	struct pj_pass_config dangling_resource_classes;
+};
+
+struct pj_archive_config {
+	/* Copy every row a pass deletes or changes into
+	 * placement_janitor_archive, in the same transaction. false is the
+	 * operator's explicit choice to lose them. */
+	bool enabled;
 };
 
 struct pj_logging_config {
@@ -65,6 +81,7 @@ struct pj_config {
 	struct pj_worker_config worker;
 	struct pj_placement_config placement;
 	struct pj_passes_config passes;
+	struct pj_archive_config archive;
 	struct pj_logging_config logging;
 	struct pj_report_config report;
 };

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "common/time.h"
+#include "worker/archive.h"
 #include "worker/pass.h"
 
 /* Why a pass loop ended early; the report's stopped_by. */
@@ -263,6 +264,7 @@ pj_engine_run(struct pj_db *db, const struct pj_config *cfg,
 	struct engine e;
 	const struct pj_pass *const *pp;
 	struct pj_pass_report *pr;
+	bool archive_checked = false;
 	int64_t t0;
 	int rc = PJ_OK;
 
@@ -270,6 +272,7 @@ pj_engine_run(struct pj_db *db, const struct pj_config *cfg,
 	e.ctx.db = db;
 	e.ctx.cfg = cfg;
 	e.ctx.run_id = report->run_id;
+	e.ctx.archive = cfg->archive.enabled;
 	e.opts = opts;
 	e.started_ms = pj_time_mono_ms();
 	e.rng = (uint64_t)pj_time_mono_us() ^ ((uint64_t)getpid() << 32) ^ 1;
@@ -294,6 +297,14 @@ pj_engine_run(struct pj_db *db, const struct pj_config *cfg,
 		pr->mode = pj_cfg_pass_mode(cfg, (*pp)->name);
 		if (rc || e.stop != RUN_ON)
 			continue; /* listed as not run */
+		/* Nothing may be deleted unless it can be archived first. */
+		if ((*pp)->destructive && pr->mode == PJ_MODE_REPAIR &&
+		    !opts->dry_run && e.ctx.archive && !archive_checked) {
+			rc = pj_archive_check(db, err);
+			archive_checked = rc == PJ_OK;
+			if (rc)
+				continue;
+		}
 		pr->ran = true;
 		t0 = pj_time_mono_us();
 		pj_log_info("pass_start", "pass=%s mode=%s dry_run=%s",

@@ -63,31 +63,47 @@ put_grant(FILE *out, const struct pj_config *cfg, unsigned int privs,
 	fputs("@'%';\n", out);
 }
 
+/* What a destructive pass writes before it deletes or changes a row. */
+static const struct pj_grant archive_grant = { "placement_janitor_archive",
+	PJ_PRIV_INSERT };
+
+/* Merges g into the table list t of n entries; returns the new count. */
+static size_t
+add(struct table_privs *t, size_t n, const struct pj_grant *g)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(t[i].table, g->table) == 0)
+			break;
+	}
+	if (i == n && n == MAX_TABLES)
+		return n;
+	if (i == n) {
+		t[n].table = g->table;
+		t[n].privs = 0;
+		n++;
+	}
+	t[i].privs |= g->privs;
+	return n;
+}
+
 static size_t
 collect(const struct pj_config *cfg, struct table_privs *t)
 {
 	const struct pj_pass *const *pp;
 	const struct pj_grant *g;
-	size_t n = 0, i;
+	size_t n = 0;
 
 	for (pp = pj_passes; *pp != NULL; pp++) {
-		if (pj_cfg_pass_mode(cfg, (*pp)->name) != PJ_MODE_REPAIR ||
-		    (*pp)->grants == NULL)
+		if (pj_cfg_pass_mode(cfg, (*pp)->name) != PJ_MODE_REPAIR)
 			continue;
-		for (g = (*pp)->grants; g->table != NULL; g++) {
-			for (i = 0; i < n; i++) {
-				if (strcmp(t[i].table, g->table) == 0)
-					break;
-			}
-			if (i == n && n == MAX_TABLES)
-				continue;
-			if (i == n) {
-				t[n].table = g->table;
-				t[n].privs = 0;
-				n++;
-			}
-			t[i].privs |= g->privs;
-		}
+		if ((*pp)->destructive && cfg->archive.enabled)
+			n = add(t, n, &archive_grant);
+		if ((*pp)->grants == NULL)
+			continue;
+		for (g = (*pp)->grants; g->table != NULL; g++)
+			n = add(t, n, g);
 	}
 	return n;
 }

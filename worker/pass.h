@@ -7,6 +7,7 @@
 #ifndef PJ_WORKER_PASS_H
 #define PJ_WORKER_PASS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,9 @@ struct pj_ctx { /* what a pass may use; owned by the engine */
 	struct pj_db *db;
 	const struct pj_config *cfg;
 	const char *run_id;
+	/* Archive what repair_batch deletes or changes (worker/archive.h).
+	 * false only when the operator set archive.enabled: false. */
+	bool archive;
 };
 
 /* Write privileges a pass needs in repair mode, beyond SELECT on the
@@ -44,6 +48,8 @@ struct pj_grant {
 struct pj_pass {
 	const char *name;        /* passes.<name> in the config; --pass NAME */
 	const char *description; /* one line for --help and the report */
+	/* Deletes or changes existing rows: needs the archive in repair. */
+	bool destructive;
 	/*
 	 * Up to b->cap candidates after *after (after is NULL for the first
 	 * batch), in key order, without locks. Sets b->n.

@@ -166,6 +166,19 @@ test_defaults(void **state)
 	assert_string_equal(cfg.placement.incomplete_user_id,
 	    "00000000-0000-0000-0000-000000000000");
 	assert_int_equal(cfg.passes.incomplete_consumers.mode, PJ_MODE_REPAIR);
+	assert_int_equal(cfg.passes.orphaned_consumers.mode, PJ_MODE_REPAIR);
+	assert_int_equal(cfg.passes.orphaned_consumers_min_age_ms, 3600000);
+	assert_int_equal(cfg.passes.orphaned_allocations.mode, PJ_MODE_REPORT);
+	assert_int_equal(cfg.passes.orphaned_inventories.mode, PJ_MODE_REPORT);
+	assert_int_equal(
+	    cfg.passes.orphaned_provider_links.mode, PJ_MODE_REPAIR);
+	assert_int_equal(
+	    cfg.passes.dangling_consumer_refs.mode, PJ_MODE_REPAIR);
+	assert_int_equal(cfg.passes.root_provider_ids.mode, PJ_MODE_REPAIR);
+	assert_int_equal(cfg.passes.unused_projects_users.mode, PJ_MODE_REPORT);
+	assert_int_equal(
+	    cfg.passes.dangling_resource_classes.mode, PJ_MODE_REPORT);
+	assert_true(cfg.archive.enabled);
 	assert_int_equal(cfg.logging.level, PJ_LOG_INFO);
 	assert_int_equal(cfg.logging.format, PJ_LOG_TEXT);
 	assert_false(cfg.logging.redact_uuids);
@@ -208,6 +221,16 @@ static const struct {
 	{ "placement.incomplete_user_id",
 	    "\"00000000-0000-0000-0000-000000000000\"" },
 	{ "passes.incomplete_consumers.mode", "repair" },
+	{ "passes.orphaned_consumers.mode", "repair" },
+	{ "passes.orphaned_consumers.min_age", "1h" },
+	{ "passes.orphaned_allocations.mode", "report" },
+	{ "passes.orphaned_inventories.mode", "report" },
+	{ "passes.orphaned_provider_links.mode", "repair" },
+	{ "passes.dangling_consumer_refs.mode", "repair" },
+	{ "passes.root_provider_ids.mode", "repair" },
+	{ "passes.unused_projects_users.mode", "report" },
+	{ "passes.dangling_resource_classes.mode", "report" },
+	{ "archive.enabled", "true" },
 	{ "logging.level", "info" },
 	{ "logging.format", "text" },
 	{ "logging.redact_uuids", "false" },
