@@ -143,6 +143,10 @@ static const struct pj_cfg_key keys[] = {
 	    false),
 	ENUM("worker.on_batch_failure", worker.on_batch_failure, "skip",
 	    on_failure),
+	DUR("worker.batch_target", worker.batch_target_ms, "100ms", 0, MIN,
+	    false),
+	DUR("worker.reconnect_deadline", worker.reconnect_deadline_ms, "5m",
+	    SEC, DAY, false),
 	STR("placement.incomplete_project_id", placement.incomplete_project_id,
 	    "00000000-0000-0000-0000-000000000000", 1, false),
 	STR("placement.incomplete_user_id", placement.incomplete_user_id,
@@ -407,7 +411,8 @@ pj_cfg_pass_mode(const struct pj_config *cfg, const char *name)
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return PJ_MODE_OFF;
 	k = find_key(path, NULL);
-	if (k == NULL || k->choices != pass_modes)
+	if (k == NULL ||
+	    (k->choices != pass_modes && k->choices != report_modes))
 		return PJ_MODE_OFF;
 	return *(const enum pj_mode *)cfield(cfg, k);
 }

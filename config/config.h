@@ -34,6 +34,12 @@ struct pj_worker_config {
 	int64_t retries;          /* redo a failed batch this many times */
 	int64_t retry_backoff_ms; /* first backoff; doubles, jittered */
 	enum pj_on_failure on_batch_failure;
+	/* Adaptive pacing: a batch transaction slower than this halves the
+	 * batch; a fast one grows it back up to batch_size. 0: off. */
+	int64_t batch_target_ms;
+	/* A lost connection is retried (with backoff) until this long has
+	 * passed, then the run ends with exit 69. */
+	int64_t reconnect_deadline_ms;
 };
 
 struct pj_placement_config {

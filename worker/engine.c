@@ -30,6 +30,7 @@ struct engine {
 	uint64_t rng;          /* backoff jitter */
 	enum stop_reason stop;
 	struct pj_batch batch;
+	size_t batch_limit; /* current batch size, adapted by pace() */
 };
 
 static bool
@@ -76,6 +77,31 @@ backoff(struct engine *e, unsigned int attempt)
 	pj_time_sleep_ms(1 + (int64_t)(e->rng % (uint64_t)cap));
 }
 
+/* Reconnects with backoff until worker.reconnect_deadline has passed (a
+ * server restart or failover), or a signal asks to stop. */
+static int
+reconnect(struct engine *e, struct pj_error *err)
+{
+	int64_t deadline =
+	    pj_time_mono_ms() + e->ctx.cfg->worker.reconnect_deadline_ms;
+	unsigned int attempt;
+	int rc;
+
+	for (attempt = 0;; attempt++) {
+		pj_error_clear(err);
+		rc = pj_db_reconnect(e->ctx.db, err);
+		if (rc != PJ_ECONN || pj_time_mono_ms() >= deadline ||
+		    (e->opts->stop != NULL && *e->opts->stop))
+			break;
+		pj_log_warn(
+		    "reconnect_failed", "attempt=%u %s", attempt + 1, err->msg);
+		backoff(e, attempt + 1);
+	}
+	if (rc == PJ_OK)
+		pj_log_info("reconnected", "attempts=%u", attempt + 1);
+	return rc;
+}
+
 /* After a retryable failure: wait, and reconnect if the link is gone. */
 static int
 prepare_retry(
@@ -84,8 +110,29 @@ prepare_retry(
 	pj_error_clear(err);
 	backoff(e, attempt);
 	if (rc == PJ_ECONN)
-		return pj_db_reconnect(e->ctx.db, err);
+		return reconnect(e, err);
 	return PJ_OK;
+}
+
+/* Adaptive pacing: halve the batch after a slow transaction, grow it back
+ * by a quarter after a fast one, so locks stay short under load. */
+static void
+pace(struct engine *e, int64_t txn_us)
+{
+	int64_t target_us = e->ctx.cfg->worker.batch_target_ms * 1000;
+	size_t max = (size_t)e->ctx.cfg->worker.batch_size;
+
+	if (target_us <= 0)
+		return;
+	if (txn_us > target_us && e->batch_limit > 1) {
+		e->batch_limit = e->batch_limit / 2;
+		pj_log_debug("batch_shrink", "limit=%zu us=%lld",
+		    e->batch_limit, (long long)txn_us);
+	} else if (txn_us < target_us / 2 && e->batch_limit < max) {
+		e->batch_limit += e->batch_limit / 4 + 1;
+		if (e->batch_limit > max)
+			e->batch_limit = max;
+	}
 }
 
 static int
@@ -97,6 +144,7 @@ find_with_retry(struct engine *e, const struct pj_pass *pass,
 
 	for (attempt = 0;; attempt++) {
 		e->batch.n = 0;
+		e->batch.cap = e->batch_limit;
 		rc = pass->find_batch(&e->ctx, after, &e->batch, err);
 		if (rc == PJ_OK || !pj_status_retryable(rc) ||
 		    attempt >= (unsigned int)e->ctx.cfg->worker.retries)
@@ -129,10 +177,11 @@ repair_with_retry(struct engine *e, const struct pj_pass *pass,
 		if (rc == PJ_OK)
 			rc = pj_db_commit(e->ctx.db, err);
 		if (rc == PJ_OK) {
+			t0 = pj_time_mono_us() - t0;
 			pj_log_debug("batch_done",
 			    "pass=%s keys=%zu repaired=%zu us=%lld", pass->name,
-			    e->batch.n, *repaired,
-			    (long long)(pj_time_mono_us() - t0));
+			    e->batch.n, *repaired, (long long)t0);
+			pace(e, t0);
 			return PJ_OK;
 		}
 		pj_db_rollback(e->ctx.db);
@@ -196,7 +245,9 @@ static int
 run_pass(struct engine *e, const struct pj_pass *pass,
     struct pj_pass_report *pr, struct pj_error *err)
 {
-	bool repairing = pr->mode == PJ_MODE_REPAIR && !e->opts->dry_run;
+	/* A report-only pass has no repair_batch: it never repairs. */
+	bool repairing = pr->mode == PJ_MODE_REPAIR && !e->opts->dry_run &&
+	    pass->repair_batch != NULL;
 	struct pj_key after;
 	bool have_after = false;
 	size_t repaired;
@@ -277,6 +328,7 @@ pj_engine_run(struct pj_db *db, const struct pj_config *cfg,
 	e.started_ms = pj_time_mono_ms();
 	e.rng = (uint64_t)pj_time_mono_us() ^ ((uint64_t)getpid() << 32) ^ 1;
 	e.batch.cap = (size_t)cfg->worker.batch_size;
+	e.batch_limit = e.batch.cap;
 	e.batch.keys = calloc(e.batch.cap, sizeof(*e.batch.keys));
 	if (e.batch.keys == NULL)
 		return pj_error_set(

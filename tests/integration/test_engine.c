@@ -242,6 +242,60 @@ engine_unreachable_server(void **state)
 	free(cfg);
 }
 
+/* A slow batch halves the next one (worker.batch_target). */
+static void
+engine_adaptive_pacing_shrinks_batches(void **state)
+{
+	char *cfg = h_config(DB, "worker:\n  batch_target: 1ms\n");
+	const char *args[] = { "-v", "--batch-size", "64", "repair", NULL };
+	struct h_result r;
+
+	(void)state;
+	seed(300);
+	r = janitor(cfg, args);
+	assert_int_equal(r.exit_code, 0);
+	assert_int_equal(json_field(r.out, "repaired"), 300);
+	assert_non_null(strstr(r.err, "event=batch_shrink"));
+	assert_true(json_field(r.out, "batches") > 300 / 64 + 1);
+	h_result_free(&r);
+	free(cfg);
+}
+
+/* The server restarts mid-run: the worker reconnects, redoes the batch
+ * it lost, and finishes. */
+static void
+engine_server_restart_reconnects(void **state)
+{
+	char *cfg = h_config(DB,
+	    "worker:\n  sleep_between_batches: 100ms\n"
+	    "  retry_backoff: 200ms\n  reconnect_deadline: 60s\n");
+	const char *args[] = { "--batch-size", "20", "repair", NULL };
+	struct h_result r;
+	pid_t restarter;
+
+	(void)state;
+	seed(600);
+	restarter = fork();
+	assert_true(restarter >= 0);
+	if (restarter == 0) {
+		usleep(700 * 1000);
+		execlp("bash", "bash", PJ_SOURCE_DIR "/scripts/sandbox-db.sh",
+		    "restart", (char *)NULL);
+		_exit(127);
+	}
+	r = janitor(cfg, args);
+	reap(restarter);
+	if (r.exit_code != 0)
+		fail_msg("exit %d: %s", r.exit_code, r.err);
+	assert_int_equal(json_field(r.out, "repaired"), 600);
+	assert_true(json_field(r.out, "retries") >= 1);
+	assert_non_null(strstr(r.err, "event=reconnected"));
+	h_result_free(&r);
+	assert_int_equal(
+	    h_query_int(DB, "SELECT COUNT(*) FROM consumers"), 600);
+	free(cfg);
+}
+
 int
 main(void)
 {
@@ -252,6 +306,8 @@ main(void)
 		cmocka_unit_test(engine_verbose_lists_found_records),
 		cmocka_unit_test(engine_schema_missing_table),
 		cmocka_unit_test(engine_unreachable_server),
+		cmocka_unit_test(engine_adaptive_pacing_shrinks_batches),
+		cmocka_unit_test(engine_server_restart_reconnects),
 	};
 	int failed;
 

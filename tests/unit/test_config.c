@@ -161,6 +161,8 @@ test_defaults(void **state)
 	assert_int_equal(cfg.worker.retries, 5);
 	assert_int_equal(cfg.worker.retry_backoff_ms, 100);
 	assert_int_equal(cfg.worker.on_batch_failure, PJ_ON_FAILURE_SKIP);
+	assert_int_equal(cfg.worker.batch_target_ms, 100);
+	assert_int_equal(cfg.worker.reconnect_deadline_ms, 300000);
 	assert_string_equal(cfg.placement.incomplete_project_id,
 	    "00000000-0000-0000-0000-000000000000");
 	assert_string_equal(cfg.placement.incomplete_user_id,
@@ -216,6 +218,8 @@ static const struct {
 	{ "worker.retries", "5" },
 	{ "worker.retry_backoff", "100ms" },
 	{ "worker.on_batch_failure", "skip" },
+	{ "worker.batch_target", "100ms" },
+	{ "worker.reconnect_deadline", "5m" },
 	{ "placement.incomplete_project_id",
 	    "\"00000000-0000-0000-0000-000000000000\"" },
 	{ "placement.incomplete_user_id",
