@@ -93,8 +93,10 @@ find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
 		p[np++] = PJ_INT(after->id);
 	p[np++] = PJ_INT(min_age_us(ctx));
 	p[np++] = PJ_INT((int64_t)b->cap);
-	rc = pj_stmt_prepare(
-	    ctx->db, after == NULL ? SQL_FIND_FIRST : SQL_FIND_NEXT, &st, err);
+	if (after == NULL)
+		rc = pj_stmt_prepare(ctx->db, SQL_FIND_FIRST, &st, err);
+	else
+		rc = pj_stmt_prepare(ctx->db, SQL_FIND_NEXT, &st, err);
 	if (rc)
 		goto out;
 	rc = pj_stmt_exec(st, p, np, err);
