@@ -1,0 +1,135 @@
+/*
+ * Orphaned inventories: inventories whose resource provider row is gone.
+ * Placement deletes a provider's inventories in the transaction that
+ * deletes the provider, and inventories have no foreign key (internals
+ * section 7), so these come from edits outside Placement. Repair archives
+ * and deletes them; no generation moves, as the provider is gone.
+ */
+#include "worker/pass.h"
+
+#include <stdio.h>
+
+#include "worker/archive.h"
+
+/* The damage, in one place for find, archive and delete alike. */
+#define DAMAGE_FROM \
+	" FROM inventories i" \
+	" LEFT JOIN resource_providers rp ON rp.id = i.resource_provider_id"
+#define DAMAGE " rp.id IS NULL"
+
+/* Keyset pages over the primary key; the join probes the provider's. */
+#define FIND_HEAD \
+	"SELECT i.id, i.resource_provider_id" DAMAGE_FROM " WHERE" DAMAGE
+#define FIND_TAIL " ORDER BY i.id LIMIT ?"
+static const char SQL_FIND_FIRST[] = FIND_HEAD FIND_TAIL;
+static const char SQL_FIND_NEXT[] = FIND_HEAD " AND i.id > ?" FIND_TAIL;
+
+/*
+ * Locks the batch's range of inventory rows (and the gaps between them),
+ * so no one changes or adds one until COMMIT. Only inventories: a
+ * provider row that is gone cannot be locked, and the archive and delete
+ * below read a provider row only to see that it is missing.
+ */
+static const char SQL_LOCK[] =
+    "SELECT COUNT(*) FROM inventories WHERE id BETWEEN ? AND ? FOR UPDATE";
+
+/* Re-checks the damage under the lock: archive and delete see the same. */
+#define RANGE_DAMAGE " WHERE i.id BETWEEN ? AND ? AND" DAMAGE
+static const char SQL_ARCHIVE[] =
+    "INSERT INTO placement_janitor_archive" PJ_ARCHIVE_COLUMNS
+    " SELECT ?, 'orphaned_inventories', 'inventories', CAST(i.id AS CHAR),"
+    " 'delete', " PJ_ARCHIVE_INVENTORY
+    ", UTC_TIMESTAMP(6)" DAMAGE_FROM RANGE_DAMAGE;
+static const char SQL_DELETE[] = "DELETE i" DAMAGE_FROM RANGE_DAMAGE;
+
+static int
+find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
+    struct pj_error *err)
+{
+	struct pj_param p[2];
+	struct pj_stmt *st = NULL;
+	size_t n = 0;
+	bool row;
+	int rc;
+
+	if (after == NULL) {
+		p[0] = PJ_INT((int64_t)b->cap);
+		rc = pj_stmt_prepare(ctx->db, SQL_FIND_FIRST, &st, err);
+	} else {
+		p[0] = PJ_INT(after->id);
+		p[1] = PJ_INT((int64_t)b->cap);
+		rc = pj_stmt_prepare(ctx->db, SQL_FIND_NEXT, &st, err);
+	}
+	if (rc)
+		goto out;
+	rc = pj_stmt_exec(st, p, after == NULL ? 1 : 2, err);
+	while (rc == PJ_OK && n < b->cap) {
+		rc = pj_stmt_fetch(st, &row, err);
+		if (rc || !row)
+			break;
+		b->keys[n].id = pj_stmt_int(st, 0);
+		b->keys[n].id2 = pj_stmt_int(st, 1);
+		b->keys[n].part = 0;
+		b->keys[n].text[0] = '\0';
+		n++;
+	}
+	if (rc == PJ_OK)
+		b->n = n;
+out:
+	pj_stmt_close(st);
+	return rc;
+}
+
+static int
+repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
+    struct pj_error *err)
+{
+	struct pj_param range[2] = { PJ_INT(b->keys[0].id),
+		PJ_INT(b->keys[b->n - 1].id) };
+	struct pj_param archive[3] = { PJ_TEXT(ctx->run_id), range[0],
+		range[1] };
+	uint64_t archived = 0, deleted = 0;
+	int rc;
+
+	rc = pj_db_exec(ctx->db, SQL_LOCK, range, 2, NULL, err);
+	if (rc == PJ_OK && ctx->archive)
+		rc = pj_db_exec(
+		    ctx->db, SQL_ARCHIVE, archive, 3, &archived, err);
+	if (rc == PJ_OK)
+		rc = pj_db_exec(ctx->db, SQL_DELETE, range, 2, &deleted, err);
+	if (rc)
+		goto out;
+	if (ctx->archive && archived != deleted) {
+		rc = pj_error_set(err, PJ_ECONFLICT,
+		    "inventories %lld..%lld: archived %llu rows, deleted %llu",
+		    (long long)range[0].num, (long long)range[1].num,
+		    (unsigned long long)archived, (unsigned long long)deleted);
+		goto out;
+	}
+	*repaired += (size_t)deleted;
+out:
+	return rc;
+}
+
+static void
+describe(const struct pj_key *key, char *buf, size_t size)
+{
+	snprintf(buf, size,
+	    "inventory=%lld resource_provider_id=%lld: provider gone",
+	    (long long)key->id, (long long)key->id2);
+}
+
+static const struct pj_grant grants[] = {
+	{ "inventories", PJ_PRIV_DELETE },
+	{ NULL, 0 },
+};
+
+const struct pj_pass pj_pass_orphaned_inventories = {
+	.name = "orphaned_inventories",
+	.description = "inventories whose resource provider is gone",
+	.destructive = true,
+	.find_batch = find_batch,
+	.repair_batch = repair_batch,
+	.grants = grants,
+	.describe = describe,
+};
