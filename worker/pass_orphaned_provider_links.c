@@ -1,0 +1,403 @@
+/*
+ * Orphaned provider links: resource_provider_aggregates rows whose
+ * provider or placement_aggregates row is gone, and resource_provider_traits
+ * rows whose provider or trait is gone. Aggregate links have no foreign
+ * key; trait links do, so those appear only after a restore with
+ * FOREIGN_KEY_CHECKS=0 (internals section 7). Repair archives and deletes
+ * them, and bumps the generation of a provider that is still there, as
+ * Placement does when it changes a provider's aggregates or traits.
+ *
+ * The pass pages the two tables one after another (pj_key.part), each in
+ * (resource_provider_id, other id) order: the aggregate table's primary
+ * key, the trait table's (resource_provider_id, trait_id) index.
+ */
+#include "worker/pass.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/strings.h"
+#include "worker/archive.h"
+
+enum part { PART_AGGREGATES, PART_TRAITS, PART_COUNT };
+
+/* The damage, in one place per table for find, lock, archive, delete. */
+#define AGG_FROM \
+	" FROM resource_provider_aggregates rpa" \
+	" LEFT JOIN resource_providers rp ON rp.id = rpa.resource_provider_id" \
+	" LEFT JOIN placement_aggregates pa ON pa.id = rpa.aggregate_id"
+#define AGG_DAMAGE " (rp.id IS NULL OR pa.id IS NULL)"
+#define TRAIT_FROM \
+	" FROM resource_provider_traits rpt" \
+	" LEFT JOIN resource_providers rp ON rp.id = rpt.resource_provider_id" \
+	" LEFT JOIN traits t ON t.id = rpt.trait_id"
+#define TRAIT_DAMAGE " (rp.id IS NULL OR t.id IS NULL)"
+
+/* Keyset after (provider, other): provider >= ? AND (provider > ? OR
+ * other > ?), a range the optimizer reads off the index. */
+#define AGG_FIND_HEAD \
+	"SELECT rpa.resource_provider_id, rpa.aggregate_id, rp.id IS NULL" AGG_FROM \
+	" WHERE" AGG_DAMAGE
+#define AGG_FIND_NEXT \
+	" AND rpa.resource_provider_id >= ? AND (rpa.resource_provider_id > ?" \
+	" OR rpa.aggregate_id > ?)"
+#define AGG_FIND_TAIL \
+	" ORDER BY rpa.resource_provider_id, rpa.aggregate_id LIMIT ?"
+static const char SQL_AGG_FIND_FIRST[] = AGG_FIND_HEAD AGG_FIND_TAIL;
+static const char SQL_AGG_FIND_NEXT[] =
+    AGG_FIND_HEAD AGG_FIND_NEXT AGG_FIND_TAIL;
+
+#define TRAIT_FIND_HEAD \
+	"SELECT rpt.resource_provider_id, rpt.trait_id, rp.id IS NULL" TRAIT_FROM \
+	" WHERE" TRAIT_DAMAGE
+#define TRAIT_FIND_NEXT \
+	" AND rpt.resource_provider_id >= ? AND (rpt.resource_provider_id > ?" \
+	" OR rpt.trait_id > ?)"
+#define TRAIT_FIND_TAIL \
+	" ORDER BY rpt.resource_provider_id, rpt.trait_id LIMIT ?"
+static const char SQL_TRAIT_FIND_FIRST[] = TRAIT_FIND_HEAD TRAIT_FIND_TAIL;
+static const char SQL_TRAIT_FIND_NEXT[] =
+    TRAIT_FIND_HEAD TRAIT_FIND_NEXT TRAIT_FIND_TAIL;
+
+/*
+ * The batch's range (lo1, lo2) .. (hi1, hi2), bound as lo1, hi1, lo1, lo2,
+ * hi1, hi2: the provider range for the index, then the two ends.
+ */
+#define AGG_RANGE \
+	" WHERE rpa.resource_provider_id BETWEEN ? AND ?" \
+	" AND (rpa.resource_provider_id > ? OR rpa.aggregate_id >= ?)" \
+	" AND (rpa.resource_provider_id < ? OR rpa.aggregate_id <= ?)"
+#define TRAIT_RANGE \
+	" WHERE rpt.resource_provider_id BETWEEN ? AND ?" \
+	" AND (rpt.resource_provider_id > ? OR rpt.trait_id >= ?)" \
+	" AND (rpt.resource_provider_id < ? OR rpt.trait_id <= ?)"
+
+/*
+ * First the links of the batch's providers (and the gaps between them),
+ * so no one adds, changes or removes one until COMMIT; then the providers
+ * that stay and lose a link. Placement's aggregate and trait writes take
+ * them in this order too: links, then the provider's generation.
+ */
+static const char SQL_AGG_LOCK[] =
+    "SELECT COUNT(*) FROM resource_provider_aggregates"
+    " WHERE resource_provider_id BETWEEN ? AND ? FOR UPDATE";
+static const char SQL_TRAIT_LOCK[] =
+    "SELECT COUNT(*) FROM resource_provider_traits"
+    " WHERE resource_provider_id BETWEEN ? AND ? FOR UPDATE";
+static const char SQL_AGG_PROVIDERS[] =
+    "SELECT rp.id, rp.generation, rp.generation IS NULL"
+    " FROM resource_provider_aggregates rpa"
+    " JOIN resource_providers rp ON rp.id = rpa.resource_provider_id"
+    " LEFT JOIN placement_aggregates pa ON pa.id = rpa.aggregate_id" AGG_RANGE
+    " AND pa.id IS NULL ORDER BY rp.id FOR UPDATE";
+static const char SQL_TRAIT_PROVIDERS[] =
+    "SELECT rp.id, rp.generation, rp.generation IS NULL"
+    " FROM resource_provider_traits rpt"
+    " JOIN resource_providers rp ON rp.id = rpt.resource_provider_id"
+    " LEFT JOIN traits t ON t.id = rpt.trait_id" TRAIT_RANGE
+    " AND t.id IS NULL ORDER BY rp.id FOR UPDATE";
+
+/* Archive and delete select the damage alike, under the locks above. */
+static const char SQL_AGG_ARCHIVE[] =
+    "INSERT INTO placement_janitor_archive" PJ_ARCHIVE_COLUMNS
+    " SELECT ?, 'orphaned_provider_links', 'resource_provider_aggregates',"
+    " CONCAT(rpa.resource_provider_id, ',', rpa.aggregate_id), 'delete', " PJ_ARCHIVE_PROVIDER_AGGREGATE
+    ", UTC_TIMESTAMP(6)" AGG_FROM AGG_RANGE " AND" AGG_DAMAGE;
+static const char SQL_AGG_DELETE[] =
+    "DELETE rpa" AGG_FROM AGG_RANGE " AND" AGG_DAMAGE;
+/* row_key in primary key order: (trait_id, resource_provider_id). */
+static const char SQL_TRAIT_ARCHIVE[] =
+    "INSERT INTO placement_janitor_archive" PJ_ARCHIVE_COLUMNS
+    " SELECT ?, 'orphaned_provider_links', 'resource_provider_traits',"
+    " CONCAT(rpt.trait_id, ',', rpt.resource_provider_id), 'delete', " PJ_ARCHIVE_PROVIDER_TRAIT
+    ", UTC_TIMESTAMP(6)" TRAIT_FROM TRAIT_RANGE " AND" TRAIT_DAMAGE;
+static const char SQL_TRAIT_DELETE[] =
+    "DELETE rpt" TRAIT_FROM TRAIT_RANGE " AND" TRAIT_DAMAGE;
+
+/* Compare-and-swap with the generation read under lock. */
+static const char SQL_BUMP[] =
+    "UPDATE resource_providers SET generation = ? + 1,"
+    " updated_at = UTC_TIMESTAMP() WHERE id = ? AND generation = ?";
+
+static const char *const part_tables[PART_COUNT] = {
+	[PART_AGGREGATES] = "resource_provider_aggregates",
+	[PART_TRAITS] = "resource_provider_traits",
+};
+static const char *const part_columns[PART_COUNT] = {
+	[PART_AGGREGATES] = "aggregate_id",
+	[PART_TRAITS] = "trait_id",
+};
+static const char *const part_targets[PART_COUNT] = {
+	[PART_AGGREGATES] = "aggregate",
+	[PART_TRAITS] = "trait",
+};
+
+/* The statements of one part; NULL until prepared. */
+struct part_stmts {
+	struct pj_stmt *lock, *providers, *archive, *remove, *bump;
+};
+
+static int
+prepare_find(struct pj_db *db, unsigned int part, bool first,
+    struct pj_stmt **st, struct pj_error *err)
+{
+	if (part == PART_AGGREGATES)
+		return first ? pj_stmt_prepare(db, SQL_AGG_FIND_FIRST, st, err)
+		             : pj_stmt_prepare(db, SQL_AGG_FIND_NEXT, st, err);
+	return first ? pj_stmt_prepare(db, SQL_TRAIT_FIND_FIRST, st, err)
+	             : pj_stmt_prepare(db, SQL_TRAIT_FIND_NEXT, st, err);
+}
+
+/* Up to b->cap damaged links of one part after *after (NULL: from the
+ * start), into b->keys[0..]; sets b->n. */
+static int
+find_part(struct pj_ctx *ctx, unsigned int part, const struct pj_key *after,
+    struct pj_batch *b, struct pj_error *err)
+{
+	struct pj_param p[4];
+	struct pj_stmt *st = NULL;
+	size_t n = 0, np = 0;
+	bool row;
+	int rc;
+
+	rc = prepare_find(ctx->db, part, after == NULL, &st, err);
+	if (rc)
+		goto out;
+	if (after != NULL) {
+		p[np++] = PJ_INT(after->id);
+		p[np++] = PJ_INT(after->id);
+		p[np++] = PJ_INT(after->id2);
+	}
+	p[np++] = PJ_INT((int64_t)b->cap);
+	rc = pj_stmt_exec(st, p, np, err);
+	while (rc == PJ_OK && n < b->cap) {
+		rc = pj_stmt_fetch(st, &row, err);
+		if (rc || !row)
+			break;
+		memset(&b->keys[n], 0, sizeof(b->keys[n]));
+		b->keys[n].part = part;
+		b->keys[n].id = pj_stmt_int(st, 0);
+		b->keys[n].id2 = pj_stmt_int(st, 1);
+		/* For describe only: which side of the link is gone. */
+		pj_strlcpy(b->keys[n].text,
+		    pj_stmt_int(st, 2) ? "provider" : part_targets[part],
+		    sizeof(b->keys[n].text));
+		n++;
+	}
+	if (rc == PJ_OK)
+		b->n = n;
+out:
+	pj_stmt_close(st);
+	return rc;
+}
+
+/* A batch holds keys of one part: the next part starts when this one has
+ * nothing left after the cursor. */
+static int
+find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
+    struct pj_error *err)
+{
+	unsigned int part = after == NULL ? 0 : after->part;
+	int rc;
+
+	for (;;) {
+		rc = find_part(ctx, part, after, b, err);
+		if (rc || b->n > 0 || part + 1 >= PART_COUNT)
+			return rc;
+		part++;
+		after = NULL;
+	}
+}
+
+static int
+prepare_part(struct pj_db *db, unsigned int part, struct part_stmts *s,
+    struct pj_error *err)
+{
+	int rc;
+
+	if (part == PART_AGGREGATES) {
+		rc = pj_stmt_prepare(db, SQL_AGG_LOCK, &s->lock, err);
+		if (rc == PJ_OK)
+			rc = pj_stmt_prepare(
+			    db, SQL_AGG_PROVIDERS, &s->providers, err);
+		if (rc == PJ_OK)
+			rc = pj_stmt_prepare(
+			    db, SQL_AGG_ARCHIVE, &s->archive, err);
+		if (rc == PJ_OK)
+			rc = pj_stmt_prepare(
+			    db, SQL_AGG_DELETE, &s->remove, err);
+	} else {
+		rc = pj_stmt_prepare(db, SQL_TRAIT_LOCK, &s->lock, err);
+		if (rc == PJ_OK)
+			rc = pj_stmt_prepare(
+			    db, SQL_TRAIT_PROVIDERS, &s->providers, err);
+		if (rc == PJ_OK)
+			rc = pj_stmt_prepare(
+			    db, SQL_TRAIT_ARCHIVE, &s->archive, err);
+		if (rc == PJ_OK)
+			rc = pj_stmt_prepare(
+			    db, SQL_TRAIT_DELETE, &s->remove, err);
+	}
+	if (rc == PJ_OK)
+		rc = pj_stmt_prepare(db, SQL_BUMP, &s->bump, err);
+	return rc;
+}
+
+static void
+close_part(struct part_stmts *s)
+{
+	pj_stmt_close(s->lock);
+	pj_stmt_close(s->providers);
+	pj_stmt_close(s->archive);
+	pj_stmt_close(s->remove);
+	pj_stmt_close(s->bump);
+}
+
+/* A provider that stays and loses links in this batch. */
+struct provider {
+	int64_t id, generation;
+};
+
+/*
+ * Locks the surviving providers of the batch's damaged links (in id order)
+ * and reads their generations into *out (caller frees), one entry each.
+ */
+static int
+lock_providers(struct part_stmts *s, const struct pj_param *range,
+    struct provider **out, size_t *n_out, struct pj_error *err)
+{
+	struct provider *list = NULL;
+	size_t n = 0, cap;
+	bool row;
+	int rc;
+
+	rc = pj_stmt_exec(s->providers, range, 6, err);
+	if (rc)
+		goto out;
+	cap = (size_t)pj_stmt_rows(s->providers);
+	list = calloc(cap > 0 ? cap : 1, sizeof(*list));
+	if (list == NULL) {
+		rc = pj_error_set(err, PJ_ENOMEM, "%zu providers", cap);
+		goto out;
+	}
+	while (rc == PJ_OK && n < cap) {
+		rc = pj_stmt_fetch(s->providers, &row, err);
+		if (rc || !row)
+			break;
+		/* A NULL generation (never written by Placement) has
+		 * nothing to bump. Rows come in id order, once a link. */
+		if (pj_stmt_int(s->providers, 2) ||
+		    (n > 0 && list[n - 1].id == pj_stmt_int(s->providers, 0)))
+			continue;
+		list[n].id = pj_stmt_int(s->providers, 0);
+		list[n].generation = pj_stmt_int(s->providers, 1);
+		n++;
+	}
+	if (rc)
+		goto out;
+	*out = list;
+	*n_out = n;
+	list = NULL;
+out:
+	free(list);
+	return rc;
+}
+
+static int
+bump_providers(struct part_stmts *s, const struct provider *list, size_t n,
+    struct pj_error *err)
+{
+	size_t i;
+	int rc = PJ_OK;
+
+	for (i = 0; rc == PJ_OK && i < n; i++) {
+		struct pj_param p[3] = { PJ_INT(list[i].generation),
+			PJ_INT(list[i].id), PJ_INT(list[i].generation) };
+
+		rc = pj_stmt_exec(s->bump, p, 3, err);
+		if (rc == PJ_OK && pj_stmt_affected(s->bump) != 1)
+			rc = pj_error_set(err, PJ_ECONFLICT,
+			    "resource provider %lld: generation changed",
+			    (long long)list[i].id);
+	}
+	return rc;
+}
+
+static int
+repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
+    struct pj_error *err)
+{
+	const struct pj_key *lo = &b->keys[0], *hi = &b->keys[b->n - 1];
+	unsigned int part = lo->part;
+	struct pj_param range[7] = { PJ_TEXT(ctx->run_id), PJ_INT(lo->id),
+		PJ_INT(hi->id), PJ_INT(lo->id), PJ_INT(lo->id2), PJ_INT(hi->id),
+		PJ_INT(hi->id2) };
+	struct part_stmts s = { 0 };
+	struct provider *providers = NULL;
+	size_t n_providers = 0;
+	uint64_t archived = 0, deleted;
+	int rc;
+
+	if (part >= PART_COUNT || hi->part != part)
+		return pj_error_set(err, PJ_EINTERNAL,
+		    "orphaned_provider_links: batch spans tables");
+	rc = prepare_part(ctx->db, part, &s, err);
+	if (rc == PJ_OK)
+		rc = pj_stmt_exec(s.lock, &range[1], 2, err);
+	if (rc == PJ_OK)
+		rc = lock_providers(
+		    &s, &range[1], &providers, &n_providers, err);
+	if (rc == PJ_OK && ctx->archive) {
+		rc = pj_stmt_exec(s.archive, range, 7, err);
+		archived = rc == PJ_OK ? pj_stmt_affected(s.archive) : 0;
+	}
+	if (rc == PJ_OK)
+		rc = pj_stmt_exec(s.remove, &range[1], 6, err);
+	if (rc)
+		goto out;
+	deleted = pj_stmt_affected(s.remove);
+	if (ctx->archive && archived != deleted) {
+		rc = pj_error_set(err, PJ_ECONFLICT,
+		    "%s: archived %llu rows, deleted %llu", part_tables[part],
+		    (unsigned long long)archived, (unsigned long long)deleted);
+		goto out;
+	}
+	rc = bump_providers(&s, providers, n_providers, err);
+	if (rc == PJ_OK)
+		*repaired += (size_t)deleted;
+out:
+	free(providers);
+	close_part(&s);
+	return rc;
+}
+
+static void
+describe(const struct pj_key *key, char *buf, size_t size)
+{
+	unsigned int part = key->part < PART_COUNT ? key->part : 0;
+
+	snprintf(buf, size,
+	    "table=%s resource_provider_id=%lld %s=%lld: %s gone",
+	    part_tables[part], (long long)key->id, part_columns[part],
+	    (long long)key->id2, key->text);
+}
+
+static const struct pj_grant grants[] = {
+	{ "resource_provider_aggregates", PJ_PRIV_DELETE },
+	{ "resource_provider_traits", PJ_PRIV_DELETE },
+	{ "resource_providers", PJ_PRIV_UPDATE },
+	{ NULL, 0 },
+};
+
+const struct pj_pass pj_pass_orphaned_provider_links = {
+	.name = "orphaned_provider_links",
+	.description =
+	    "aggregate and trait links to a missing provider, "
+	    "aggregate or trait",
+	.destructive = true,
+	.find_batch = find_batch,
+	.repair_batch = repair_batch,
+	.grants = grants,
+	.describe = describe,
+};
