@@ -21,6 +21,7 @@ static const struct {
 	{ "grants", PJ_CMD_GRANTS },
 	{ "version", PJ_CMD_VERSION },
 	{ "help", PJ_CMD_HELP },
+	{ "restore", PJ_CMD_RESTORE },
 };
 
 enum long_only {
@@ -28,6 +29,8 @@ enum long_only {
 	OPT_MAX_ROWS,
 	OPT_MAX_RUNTIME,
 	OPT_FORMAT,
+	OPT_RUN,
+	OPT_OLDER_THAN,
 };
 
 static const struct option options[] = {
@@ -38,6 +41,8 @@ static const struct option options[] = {
 	{ "max-rows", required_argument, NULL, OPT_MAX_ROWS },
 	{ "max-runtime", required_argument, NULL, OPT_MAX_RUNTIME },
 	{ "format", required_argument, NULL, OPT_FORMAT },
+	{ "run", required_argument, NULL, OPT_RUN },
+	{ "older-than", required_argument, NULL, OPT_OLDER_THAN },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -79,6 +84,39 @@ parse_runtime(const char *text, int64_t *ms, struct pj_error *err)
 	return PJ_OK;
 }
 
+/* A run id as the worker makes them: hex digits and dashes, at most 36
+ * characters. The database compares it; this only keeps junk out. */
+static int
+parse_run_id(const char *text, const char **out, struct pj_error *err)
+{
+	size_t n = strspn(text, "0123456789abcdefABCDEF-");
+
+	if (text[0] == '\0' || text[n] != '\0' || n > 36)
+		return pj_error_set(err, PJ_EINVAL,
+		    "--run: expected a run id (hex digits and dashes, at "
+		    "most 36), got \"%.40s\"",
+		    text);
+	*out = text;
+	return PJ_OK;
+}
+
+static int
+parse_older_than(const char *text, int64_t *ms, struct pj_error *err)
+{
+	struct pj_error why;
+	int64_t v = 0;
+
+	memset(&why, 0, sizeof(why));
+	if (pj_time_parse_duration(text, &v, &why) != PJ_OK)
+		return pj_error_set(
+		    err, PJ_EINVAL, "--older-than: %s", why.msg);
+	if (v <= 0)
+		return pj_error_set(err, PJ_EINVAL,
+		    "--older-than: must be more than 0 (e.g. 90d)");
+	*ms = v;
+	return PJ_OK;
+}
+
 static int
 add_pass(struct pj_cli *cli, const char *name, struct pj_error *err)
 {
@@ -117,6 +155,10 @@ parse_option(struct pj_cli *cli, int opt, const char *arg, struct pj_error *err)
 		    &cli->max_rows, err);
 	case OPT_MAX_RUNTIME:
 		return parse_runtime(arg, &cli->max_runtime_ms, err);
+	case OPT_RUN:
+		return parse_run_id(arg, &cli->run_id, err);
+	case OPT_OLDER_THAN:
+		return parse_older_than(arg, &cli->older_than_ms, err);
 	case OPT_FORMAT:
 		if (strcmp(arg, "table") == 0)
 			cli->format = PJ_REPORT_TABLE;
@@ -145,11 +187,78 @@ parse_option(struct pj_cli *cli, int opt, const char *arg, struct pj_error *err)
 	}
 }
 
+/* The command word at argv[optind]; "archive" takes a second one. */
+static int
+parse_command(struct pj_cli *c, int argc, char **argv, struct pj_error *err)
+{
+	const char *word = argv[optind];
+	size_t i;
+
+	if (strcmp(word, "archive") == 0) {
+		word = optind + 1 < argc ? argv[optind + 1] : "";
+		if (strcmp(word, "list") == 0) {
+			c->command = PJ_CMD_ARCHIVE_LIST;
+			c->command_name = "archive list";
+		} else if (strcmp(word, "purge") == 0) {
+			c->command = PJ_CMD_ARCHIVE_PURGE;
+			c->command_name = "archive purge";
+		} else {
+			return pj_error_set(err, PJ_EINVAL,
+			    "archive: expected list or purge, got \"%.64s\"",
+			    word);
+		}
+		optind += 2;
+		return PJ_OK;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(word, commands[i].name) == 0) {
+			c->command = commands[i].command;
+			c->command_name = commands[i].name;
+		}
+	}
+	if (c->command == PJ_CMD_NONE)
+		return pj_error_set(err, PJ_EINVAL,
+		    "unknown command \"%.64s\" (see --help)", word);
+	optind++;
+	return PJ_OK;
+}
+
+/* Options that belong to one command only, and what a command needs. */
+static int
+check_combination(const struct pj_cli *c, struct pj_error *err)
+{
+	bool restore = c->command == PJ_CMD_RESTORE;
+	bool list = c->command == PJ_CMD_ARCHIVE_LIST;
+	bool purge = c->command == PJ_CMD_ARCHIVE_PURGE;
+
+	if (c->command == PJ_CMD_HELP || c->command == PJ_CMD_VERSION)
+		return PJ_OK;
+	if (restore && c->run_id == NULL)
+		return pj_error_set(err, PJ_EINVAL,
+		    "restore: --run ID is required (archive list shows runs)");
+	if (purge && c->older_than_ms < 0)
+		return pj_error_set(err, PJ_EINVAL,
+		    "archive purge: --older-than DURATION is required "
+		    "(e.g. 90d)");
+	if (c->run_id != NULL && !restore && !list)
+		return pj_error_set(
+		    err, PJ_EINVAL, "--run: only with restore or archive list");
+	if (c->older_than_ms >= 0 && !purge)
+		return pj_error_set(
+		    err, PJ_EINVAL, "--older-than: only with archive purge");
+	if (restore && c->n_passes > 1)
+		return pj_error_set(
+		    err, PJ_EINVAL, "restore: --pass at most once");
+	if (c->n_passes > 0 && (list || purge))
+		return pj_error_set(err, PJ_EINVAL,
+		    "--pass: not with archive list or archive purge");
+	return PJ_OK;
+}
+
 int
 pj_cli_parse(int argc, char **argv, struct pj_cli *cli, struct pj_error *err)
 {
 	struct pj_cli c;
-	size_t i;
 	int opt;
 	int rc = PJ_OK;
 
@@ -158,6 +267,7 @@ pj_cli_parse(int argc, char **argv, struct pj_cli *cli, struct pj_error *err)
 	c.max_rows = -1;
 	c.max_runtime_ms = -1;
 	c.format = -1;
+	c.older_than_ms = -1;
 	optind = 1;
 	opterr = 0; /* our own message, through err */
 	while (rc == PJ_OK &&
@@ -175,21 +285,16 @@ pj_cli_parse(int argc, char **argv, struct pj_cli *cli, struct pj_error *err)
 		if (optind >= argc)
 			return pj_error_set(
 			    err, PJ_EINVAL, "no command given (see --help)");
-		for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-			if (strcmp(argv[optind], commands[i].name) == 0) {
-				c.command = commands[i].command;
-				c.command_name = commands[i].name;
-			}
-		}
-		if (c.command == PJ_CMD_NONE)
-			return pj_error_set(err, PJ_EINVAL,
-			    "unknown command \"%.64s\" (see --help)",
-			    argv[optind]);
-		optind++;
+		rc = parse_command(&c, argc, argv, err);
+		if (rc)
+			return rc;
 	}
 	if (optind < argc)
 		return pj_error_set(err, PJ_EINVAL,
 		    "unexpected argument \"%.64s\"", argv[optind]);
+	rc = check_combination(&c, err);
+	if (rc)
+		return rc;
 	*cli = c;
 	return PJ_OK;
 }
@@ -247,6 +352,11 @@ pj_cli_usage(FILE *out)
 	    "  grants        print the least-privilege GRANTs for the "
 	    "account\n"
 	    "  version       print the version\n"
+	    "  restore       put back the rows a run archived (--run ID;\n"
+	    "                --pass NAME: only that pass's; --dry-run: count)\n"
+	    "  archive list  archived runs: time span, rows per pass, table\n"
+	    "                and action, how many restored (--run ID: one)\n"
+	    "  archive purge delete archive rows older than --older-than D\n"
 	    "\n"
 	    "options:\n"
 	    "  -c, --config FILE     config file (default $" PJ_CFG_ENV_PATH
@@ -262,6 +372,9 @@ pj_cli_usage(FILE *out)
 	    "      --max-runtime D   stop after D (e.g. 30s, 10m; 0: no "
 	    "limit)\n"
 	    "      --format F        report as table or json\n"
+	    "      --run ID          the run to restore or list (its run id)\n"
+	    "      --older-than D    archive purge: rows archived more than D "
+	    "ago\n"
 	    "  -v, --verbose         debug logging: every batch, every record "
 	    "found\n"
 	    "  -q, --quiet           warnings and errors only (-qq: errors)\n"
@@ -275,12 +388,16 @@ pj_cli_usage(FILE *out)
 	fputs(
 	    "\n"
 	    "exit status:\n"
-	    "   0  clean, or every damage found was repaired\n"
+	    "   0  clean, or every damage found was repaired; restore: every\n"
+	    "      row put back; archive: done\n"
 	    "   1  damage remains (check found some, a pass is in report mode,\n"
-	    "      or a limit or signal stopped the run early)\n"
-	    "   2  some repairs failed after retries; the rest was done\n"
+	    "      or a limit or signal stopped the run early); restore: some\n"
+	    "      rows could not go back (key taken, or changed since)\n"
+	    "   2  some repairs (restore, purge: batches) failed after retries;"
+	    "\n"
+	    "      the rest was done\n"
 	    "   3  another run holds the lock; nothing was done\n"
-	    "  64  usage error\n"
+	    "  64  usage error, or restore of a run with nothing archived\n"
 	    "  65  the database schema is not a Placement schema it knows\n"
 	    "  69  database unreachable, or the connection was lost past "
 	    "retries\n"

@@ -20,6 +20,9 @@ enum pj_command {
 	PJ_CMD_GRANTS,
 	PJ_CMD_VERSION,
 	PJ_CMD_HELP,
+	PJ_CMD_RESTORE,       /* restore --run ID */
+	PJ_CMD_ARCHIVE_LIST,  /* archive list [--run ID] */
+	PJ_CMD_ARCHIVE_PURGE, /* archive purge --older-than D */
 };
 
 /* What the command line asked for; -1 and NULL mean "not given". */
@@ -33,14 +36,18 @@ struct pj_cli {
 	int64_t batch_size;
 	int64_t max_rows;
 	int64_t max_runtime_ms;
-	int format;    /* enum pj_report_format, or -1 */
-	int verbosity; /* +1 per -v, -1 per -q */
+	int format;            /* enum pj_report_format, or -1 */
+	int verbosity;         /* +1 per -v, -1 per -q */
+	const char *run_id;    /* --run: restore, archive list */
+	int64_t older_than_ms; /* --older-than: archive purge */
 };
 
 /*
  * Parses argv (getopt_long; argv is not changed beyond getopt's own
  * permutation). PJ_EINVAL with err saying what is wrong for a usage error
- * (exit 64). Pass names are checked against the registry.
+ * (exit 64). Pass names are checked against the registry; --run must look
+ * like a run id (hex digits and dashes, at most 36); restore needs --run,
+ * archive purge --older-than, and neither goes with another command.
  */
 int pj_cli_parse(int argc, char **argv, struct pj_cli *cli,
     struct pj_error *err) PJ_MUSTCHECK;

@@ -13,10 +13,13 @@
 #include "common/time.h"
 #include "common/uuid.h"
 #include "config/config.h"
+#include "worker/archive.h"
+#include "worker/archive_cmd.h"
 #include "worker/cli.h"
 #include "worker/engine.h"
 #include "worker/grants.h"
 #include "worker/report.h"
+#include "worker/restore.h"
 
 /* Exit codes: documented in --help and the README, stable forever. */
 enum exit_code {
@@ -58,15 +61,11 @@ install_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
+/* The exit code of a failure that ended a command (not PJ_OK). */
 static int
-exit_code(int status, const struct pj_run_report *r)
+failure_exit(int status)
 {
-	size_t i;
-	bool failed = false, remains = r->stopped_by != NULL;
-
 	switch (status) {
-	case PJ_OK:
-		break;
 	case PJ_ELOCKED:
 		return EXIT_LOCKED;
 	case PJ_ESCHEMA:
@@ -80,6 +79,16 @@ exit_code(int status, const struct pj_run_report *r)
 	default:
 		return EXIT_INTERNAL;
 	}
+}
+
+static int
+exit_code(int status, const struct pj_run_report *r)
+{
+	size_t i;
+	bool failed = false, remains = r->stopped_by != NULL;
+
+	if (status != PJ_OK)
+		return failure_exit(status);
 	for (i = 0; i < r->n_passes; i++) {
 		failed = failed || r->passes[i].failed > 0;
 		remains = remains || r->passes[i].remaining > 0;
@@ -203,6 +212,157 @@ run_command(const struct pj_cli *cli, const struct pj_config *cfg)
 	return code;
 }
 
+/* Connects for restore and archive: the schema, then the archive table. */
+static int
+open_archive(
+    const struct pj_config *cfg, struct pj_db **out, struct pj_error *err)
+{
+	struct pj_db *db = NULL;
+	char alembic[64];
+	int rc;
+
+	rc = pj_db_connect(&cfg->db, &db, err);
+	if (rc == PJ_OK)
+		rc = pj_schema_verify(db, alembic, sizeof(alembic), err);
+	if (rc == PJ_OK)
+		rc = pj_archive_check(db, err);
+	if (rc == PJ_OK) {
+		*out = db;
+		db = NULL;
+	}
+	pj_db_close(db);
+	return rc;
+}
+
+static int
+restore_exit(int status, const struct pj_restore_report *r)
+{
+	size_t i;
+
+	if (status != PJ_OK)
+		return failure_exit(status);
+	if (r->archived == 0)
+		return EXIT_USAGE;
+	for (i = 0; i < PJ_RESTORE_STEPS; i++) {
+		if (r->steps[i].failed > 0)
+			return EXIT_REPAIRS_FAILED;
+	}
+	return r->remaining > 0 || r->stopped ? EXIT_DAMAGE_REMAINS
+	                                      : EXIT_CLEAN;
+}
+
+static int
+restore_command(const struct pj_cli *cli, const struct pj_config *cfg)
+{
+	struct pj_restore_report *r = calloc(1, sizeof(*r));
+	struct pj_restore_opts opts = { cli->run_id,
+		cli->n_passes > 0 ? cli->passes[0] : NULL, cli->dry_run,
+		&stop_requested };
+	struct pj_error err = { 0 };
+	struct pj_db *db = NULL;
+	int64_t t0 = pj_time_mono_us();
+	int rc, code;
+
+	if (r == NULL) {
+		fputs("placement-janitor: out of memory\n", stderr);
+		return EXIT_INTERNAL;
+	}
+	install_signals();
+	pj_uuid_generate(r->run_id);
+	pj_time_iso8601(r->started_at, sizeof(r->started_at));
+	pj_log_set_run_id(r->run_id);
+	pj_log_info("restore_start", "target=\"%s\" pass=%s dry_run=%s",
+	    cli->run_id, opts.pass != NULL ? opts.pass : "all",
+	    cli->dry_run ? "true" : "false");
+	rc = open_archive(cfg, &db, &err);
+	if (rc == PJ_OK)
+		rc = pj_restore_run(db, cfg, &opts, r, &err);
+	pj_db_close(db);
+	if (rc) {
+		pj_strlcpy(r->error, err.msg, sizeof(r->error));
+		pj_log_error("restore_failed", "status=%s %s",
+		    pj_status_name(rc), err.msg);
+	} else if (r->archived == 0) {
+		fprintf(stderr,
+		    "placement-janitor: run %s archived nothing%s%s "
+		    "(see archive list)\n",
+		    cli->run_id, opts.pass != NULL ? " for pass " : "",
+		    opts.pass != NULL ? opts.pass : "");
+	}
+	r->seconds = (double)(pj_time_mono_us() - t0) / 1e6;
+	code = r->exit_code = restore_exit(rc, r);
+	pj_log_info(
+	    "restore_done", "exit_code=%d seconds=%.3f", code, r->seconds);
+	if (cfg->report.format == PJ_REPORT_JSON)
+		pj_restore_report_json(r, stdout);
+	else
+		pj_restore_report_table(r, stdout);
+	fflush(stdout);
+	free(r);
+	return code;
+}
+
+static int
+archive_list_command(const struct pj_cli *cli, const struct pj_config *cfg)
+{
+	struct pj_error err = { 0 };
+	struct pj_db *db = NULL;
+	size_t runs = 0;
+	int rc;
+
+	rc = open_archive(cfg, &db, &err);
+	if (rc == PJ_OK)
+		rc = pj_archive_list(
+		    db, cli->run_id, cfg->report.format, stdout, &runs, &err);
+	pj_db_close(db);
+	fflush(stdout);
+	if (rc == PJ_OK)
+		return EXIT_CLEAN;
+	fprintf(stderr, "placement-janitor: archive list: %s\n", err.msg);
+	return failure_exit(rc);
+}
+
+static int
+archive_purge_command(const struct pj_cli *cli, const struct pj_config *cfg)
+{
+	struct pj_purge_report r;
+	struct pj_error err = { 0 };
+	struct pj_db *db = NULL;
+	char run_id[PJ_UUID_LEN];
+	int64_t t0 = pj_time_mono_us();
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.dry_run = cli->dry_run;
+	r.older_than_ms = cli->older_than_ms;
+	install_signals();
+	pj_uuid_generate(run_id);
+	pj_log_set_run_id(run_id);
+	rc = open_archive(cfg, &db, &err);
+	if (rc == PJ_OK)
+		rc = pj_archive_purge(db, cfg, &stop_requested, &r, &err);
+	pj_db_close(db);
+	if (rc) {
+		pj_strlcpy(r.error, err.msg, sizeof(r.error));
+		pj_log_error("purge_failed", "status=%s %s", pj_status_name(rc),
+		    err.msg);
+		r.exit_code = failure_exit(rc);
+	} else if (r.failed > 0) {
+		r.exit_code = EXIT_REPAIRS_FAILED;
+	} else {
+		r.exit_code = r.stopped ? EXIT_DAMAGE_REMAINS : EXIT_CLEAN;
+	}
+	r.seconds = (double)(pj_time_mono_us() - t0) / 1e6;
+	pj_log_info("purge_done", "purged=%zu exit_code=%d seconds=%.3f",
+	    r.purged, r.exit_code, r.seconds);
+	if (cfg->report.format == PJ_REPORT_JSON)
+		pj_purge_report_json(&r, stdout);
+	else
+		pj_purge_report_table(&r, stdout);
+	fflush(stdout);
+	return r.exit_code;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -243,6 +403,15 @@ main(int argc, char **argv)
 		break;
 	case PJ_CMD_GRANTS:
 		pj_grants_print(cfg, stdout);
+		break;
+	case PJ_CMD_RESTORE:
+		code = restore_command(&cli, cfg);
+		break;
+	case PJ_CMD_ARCHIVE_LIST:
+		code = archive_list_command(&cli, cfg);
+		break;
+	case PJ_CMD_ARCHIVE_PURGE:
+		code = archive_purge_command(&cli, cfg);
 		break;
 	default:
 		code = run_command(&cli, cfg);

@@ -68,6 +68,68 @@ static const struct bad_case bad[] = {
 	{ { "check", "--batch-size" }, "bad option or missing argument" },
 };
 
+#define RUN36 "4b1f0c2e-6204-42a7-a4e6-9520d4063a5d"
+
+/* restore and archive: their options, and what they need. */
+struct archive_case {
+	const char *args[MAX_ARGS];
+	enum pj_command command;
+	const char *run_id; /* NULL: not given */
+	int64_t older_than_ms;
+	bool dry_run;
+	size_t n_passes;
+};
+
+static const struct archive_case archive_good[] = {
+	{ { "restore", "--run", RUN36 }, PJ_CMD_RESTORE, RUN36, -1, false, 0 },
+	{ { "--run", "ABCDEF-0", "--dry-run", "-p", "incomplete_consumers",
+	      "restore" },
+	    PJ_CMD_RESTORE, "ABCDEF-0", -1, true, 1 },
+	{ { "--run=0", "restore" }, PJ_CMD_RESTORE, "0", -1, false, 0 },
+	{ { "archive", "list" }, PJ_CMD_ARCHIVE_LIST, NULL, -1, false, 0 },
+	{ { "archive", "list", "--run", RUN36 }, PJ_CMD_ARCHIVE_LIST, RUN36, -1,
+	    false, 0 },
+	{ { "archive", "purge", "--older-than", "90d" }, PJ_CMD_ARCHIVE_PURGE,
+	    NULL, INT64_C(7776000000), false, 0 },
+	{ { "--older-than=1s", "--dry-run", "archive", "purge" },
+	    PJ_CMD_ARCHIVE_PURGE, NULL, 1000, true, 0 },
+	{ { "--run", RUN36, "--help" }, PJ_CMD_HELP, RUN36, -1, false, 0 },
+};
+
+static const struct bad_case archive_bad[] = {
+	{ { "restore" }, "restore: --run ID is required" },
+	{ { "restore", "--run", "" }, "--run: expected a run id" },
+	{ { "restore", "--run", "x'; DROP TABLE consumers; --" },
+	    "--run: expected a run id" },
+	{ { "restore", "--run", RUN36 "0" }, "--run: expected a run id" },
+	{ { "restore", "--run", "4b1f0c2e 6204" }, "--run: expected" },
+	{ { "restore", "--run", "\"quoted\"" }, "--run: expected" },
+	{ { "restore", "--run" }, "bad option or missing argument" },
+	{ { "check", "--run", "abc" },
+	    "--run: only with restore or archive list" },
+	{ { "archive" }, "archive: expected list or purge" },
+	{ { "archive", "drop" },
+	    "archive: expected list or purge, got \"drop\"" },
+	{ { "archive", "list", "extra" }, "unexpected argument \"extra\"" },
+	{ { "archive", "purge" }, "--older-than DURATION is required" },
+	{ { "archive", "purge", "--older-than", "0" }, "must be more than 0" },
+	{ { "archive", "purge", "--older-than", "90 days" }, "--older-than: " },
+	{ { "archive", "purge", "--older-than", "-5d" }, "--older-than: " },
+	{ { "restore", "--run", "ab", "--older-than", "1d" },
+	    "--older-than: only with archive purge" },
+	{ { "archive", "purge", "--older-than", "1d", "--run", "ab" },
+	    "--run: only with restore or archive list" },
+	{ { "archive", "purge", "--older-than", "1d", "--pass",
+	      "incomplete_consumers" },
+	    "--pass: not with archive" },
+	{ { "archive", "list", "-p", "incomplete_consumers" },
+	    "--pass: not with archive" },
+	{ { "restore", "--run", "ab", "-p", "incomplete_consumers", "-p",
+	      "orphaned_allocations" },
+	    "--pass at most once" },
+	{ { "restore", "--run", "ab", "-p", "no_such_pass" }, "unknown pass" },
+};
+
 static int
 parse(const char *const *args, struct pj_cli *cli, struct pj_error *err)
 {
@@ -123,6 +185,53 @@ test_bad(void **state)
 		if (strstr(err.msg, bad[i].message) == NULL)
 			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg,
 			    bad[i].message);
+	}
+}
+
+static void
+test_archive_commands_good(void **state)
+{
+	struct pj_error err;
+	struct pj_cli cli;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(archive_good) / sizeof(archive_good[0]); i++) {
+		const struct archive_case *c = &archive_good[i];
+
+		if (parse(c->args, &cli, &err) != PJ_OK)
+			fail_msg("case %zu (%s): %s", i, c->args[0], err.msg);
+		if (cli.command != c->command || cli.dry_run != c->dry_run ||
+		    cli.older_than_ms != c->older_than_ms ||
+		    cli.n_passes != c->n_passes ||
+		    (c->run_id == NULL) != (cli.run_id == NULL) ||
+		    (c->run_id != NULL && strcmp(c->run_id, cli.run_id) != 0))
+			fail_msg("case %zu (%s): parsed wrong", i, c->args[0]);
+	}
+	/* The command name the reports show. */
+	assert_int_equal(parse(archive_good[5].args, &cli, &err), PJ_OK);
+	assert_string_equal(cli.command_name, "archive purge");
+	assert_int_equal(parse(archive_good[0].args, &cli, &err), PJ_OK);
+	assert_string_equal(cli.command_name, "restore");
+}
+
+static void
+test_archive_commands_bad(void **state)
+{
+	struct pj_error err;
+	struct pj_cli cli;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(archive_bad) / sizeof(archive_bad[0]); i++) {
+		int rc = parse(archive_bad[i].args, &cli, &err);
+
+		if (rc != PJ_EINVAL)
+			fail_msg("case %zu (%s): accepted", i,
+			    archive_bad[i].args[0]);
+		if (strstr(err.msg, archive_bad[i].message) == NULL)
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg,
+			    archive_bad[i].message);
 	}
 }
 
@@ -184,6 +293,11 @@ test_usage_lists_every_exit_code(void **state)
 			fail_msg("--help lacks exit code %s", codes[i]);
 	}
 	assert_non_null(strstr(text, "incomplete_consumers"));
+	assert_non_null(strstr(text, "restore"));
+	assert_non_null(strstr(text, "archive list"));
+	assert_non_null(strstr(text, "archive purge"));
+	assert_non_null(strstr(text, "--run ID"));
+	assert_non_null(strstr(text, "--older-than D"));
 	free(text);
 }
 
@@ -193,6 +307,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_archive_commands_good),
+		cmocka_unit_test(test_archive_commands_bad),
 		cmocka_unit_test(test_apply_overrides),
 		cmocka_unit_test(test_config_path_order),
 		cmocka_unit_test(test_usage_lists_every_exit_code),
