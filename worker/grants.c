@@ -67,6 +67,23 @@ put_grant(FILE *out, const struct pj_config *cfg, unsigned int privs,
 static const struct pj_grant archive_grant = { "placement_janitor_archive",
 	PJ_PRIV_INSERT };
 
+/*
+ * What `restore` and `archive purge` write, beyond SELECT on the schema:
+ * rows put back (INSERT), old values and generations (UPDATE), restored_at
+ * marks and pruning in the archive. Operator commands, printed as their
+ * own block so an account can be left without them.
+ */
+static const struct pj_grant restore_grants[] = {
+	{ "allocations", PJ_PRIV_INSERT },
+	{ "consumers", PJ_PRIV_INSERT | PJ_PRIV_UPDATE },
+	{ "inventories", PJ_PRIV_INSERT },
+	{ "resource_provider_aggregates", PJ_PRIV_INSERT },
+	{ "resource_provider_traits", PJ_PRIV_INSERT },
+	{ "resource_providers", PJ_PRIV_UPDATE },
+	{ "placement_janitor_archive", PJ_PRIV_UPDATE | PJ_PRIV_DELETE },
+	{ NULL, 0 },
+};
+
 /* Merges g into the table list t of n entries; returns the new count. */
 static size_t
 add(struct table_privs *t, size_t n, const struct pj_grant *g)
@@ -123,4 +140,12 @@ pj_grants_print(const struct pj_config *cfg, FILE *out)
 	n = collect(cfg, t);
 	for (i = 0; i < n; i++)
 		put_grant(out, cfg, t[i].privs, t[i].table);
+	fputs(
+	    "-- For restore and archive purge only (operator commands; leave\n"
+	    "-- these out for an account that must never put rows back or\n"
+	    "-- prune the archive):\n",
+	    out);
+	for (i = 0; restore_grants[i].table != NULL; i++)
+		put_grant(
+		    out, cfg, restore_grants[i].privs, restore_grants[i].table);
 }
