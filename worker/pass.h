@@ -20,6 +20,13 @@
 struct pj_key { /* a position in a pass's key order */
 	int64_t id;
 	char text[PJ_KEY_TEXT_MAX]; /* compared by the database, never in C */
+	int64_t id2; /* a second key column (composite keys), or 0 */
+	/* A pass over several tables pages them one after another: the
+	 * index of the table this key belongs to, 0 first. */
+	unsigned int part;
+	/* The row's generation when find_batch read it: repair_batch acts
+	 * only if it is unchanged under lock. 0 if the pass has none. */
+	int64_t generation;
 };
 
 struct pj_batch {
@@ -69,6 +76,14 @@ struct pj_pass {
 };
 
 extern const struct pj_pass pj_pass_incomplete_consumers;
+extern const struct pj_pass pj_pass_orphaned_allocations;
+extern const struct pj_pass pj_pass_orphaned_inventories;
+extern const struct pj_pass pj_pass_orphaned_provider_links;
+extern const struct pj_pass pj_pass_dangling_consumer_refs;
+extern const struct pj_pass pj_pass_root_provider_ids;
+extern const struct pj_pass pj_pass_orphaned_consumers;
+extern const struct pj_pass pj_pass_unused_projects_users;
+extern const struct pj_pass pj_pass_dangling_resource_classes;
 
 /* Every pass in run order, NULL-terminated (worker/passes.c). */
 extern const struct pj_pass *const pj_passes[];

@@ -5,6 +5,14 @@
 
 const struct pj_pass *const pj_passes[] = {
 	&pj_pass_incomplete_consumers,
+	&pj_pass_orphaned_allocations,
+	&pj_pass_orphaned_inventories,
+	&pj_pass_orphaned_provider_links,
+	&pj_pass_dangling_consumer_refs,
+	&pj_pass_root_provider_ids,
+	&pj_pass_orphaned_consumers,
+	&pj_pass_unused_projects_users,
+	&pj_pass_dangling_resource_classes,
 	NULL,
 };
 
