@@ -147,6 +147,12 @@ static const struct pj_cfg_key keys[] = {
 	    false),
 	DUR("worker.reconnect_deadline", worker.reconnect_deadline_ms, "5m",
 	    SEC, DAY, false),
+	BOOL("worker.lock.enabled", worker.lock_enabled, "true"),
+	STR("worker.lock.run_dir", worker.lock_run_dir,
+	    "/run/placement-janitor", 1, false),
+	STR("worker.lock.name", worker.lock_name, "placement_janitor", 1,
+	    false),
+	DUR("worker.lock.timeout", worker.lock_timeout_ms, "0", 0, HOUR, true),
 	STR("placement.incomplete_project_id", placement.incomplete_project_id,
 	    "00000000-0000-0000-0000-000000000000", 1, false),
 	STR("placement.incomplete_user_id", placement.incomplete_user_id,
@@ -179,6 +185,7 @@ static const struct pj_cfg_key keys[] = {
 	ENUM("logging.format", logging.format, "text", log_formats),
 	BOOL("logging.redact_uuids", logging.redact_uuids, "false"),
 	ENUM("report.format", report.format, "table", report_formats),
+	STR("report.metrics_file", report.metrics_file, "", 0, false),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))

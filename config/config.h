@@ -14,6 +14,7 @@
 #include "common/db.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/runlock.h"
 
 #define PJ_CFG_DEFAULT_PATH "/etc/placement-janitor/placement-janitor.yaml"
 #define PJ_CFG_ENV_PATH "PLACEMENT_JANITOR_CONFIG"
@@ -40,6 +41,12 @@ struct pj_worker_config {
 	/* A lost connection is retried (with backoff) until this long has
 	 * passed, then the run ends with exit 69. */
 	int64_t reconnect_deadline_ms;
+	/* One writing run at a time: a lock file in lock_run_dir on this
+	 * host, and GET_LOCK(lock_name) on the server for all hosts. */
+	bool lock_enabled;
+	char lock_run_dir[PJ_DB_PATH_MAX];
+	char lock_name[PJ_RUNLOCK_NAME_MAX + 1];
+	int64_t lock_timeout_ms;
 };
 
 struct pj_placement_config {
@@ -79,6 +86,8 @@ struct pj_logging_config {
 
 struct pj_report_config {
 	enum pj_report_format format;
+	/* node_exporter textfile metrics written after each run, or "" */
+	char metrics_file[PJ_DB_PATH_MAX];
 };
 
 struct pj_config {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/runlock.h"
 #include "common/strings.h"
 #include "common/time.h"
 #include "worker/archive.h"
@@ -99,6 +100,11 @@ reconnect(struct engine *e, struct pj_error *err)
 	}
 	if (rc == PJ_OK)
 		pj_log_info("reconnected", "attempts=%u", attempt + 1);
+	/* Someone else may have taken the run lock meanwhile: then this
+	 * run ends here (PJ_ELOCKED) and leaves the work to that one. */
+	if (rc == PJ_OK && e->opts->db_lock_name != NULL)
+		rc = pj_runlock_acquire_db(e->ctx.db, e->opts->db_lock_name,
+		    e->ctx.cfg->worker.lock_timeout_ms, err);
 	return rc;
 }
 
@@ -204,7 +210,8 @@ static bool
 fatal(int rc)
 {
 	return rc == PJ_ECONN || rc == PJ_EACCESS || rc == PJ_ESCHEMA ||
-	    rc == PJ_ENOMEM || rc == PJ_EINTERNAL || rc == PJ_ECONFIG;
+	    rc == PJ_ENOMEM || rc == PJ_EINTERNAL || rc == PJ_ECONFIG ||
+	    rc == PJ_ELOCKED;
 }
 
 static void
@@ -264,6 +271,9 @@ run_pass(struct engine *e, const struct pj_pass *pass,
 			break;
 		pr->found += e->batch.n;
 		log_found(pass, &e->batch);
+		if (e->opts->progress != NULL)
+			pj_progress_update(
+			    e->opts->progress, (int64_t)pr->found);
 		if (!repairing) {
 			pr->remaining += e->batch.n;
 		} else {
@@ -362,7 +372,11 @@ pj_engine_run(struct pj_db *db, const struct pj_config *cfg,
 		pj_log_info("pass_start", "pass=%s mode=%s dry_run=%s",
 		    pr->name, pj_cfg_mode_name(pr->mode),
 		    opts->dry_run ? "true" : "false");
+		if (opts->progress != NULL)
+			pj_progress_start(opts->progress, pr->name, -1);
 		rc = run_pass(&e, *pp, pr, err);
+		if (opts->progress != NULL)
+			pj_progress_end(opts->progress);
 		pr->seconds = (double)(pj_time_mono_us() - t0) / 1e6;
 		pj_log_info("pass_done",
 		    "pass=%s found=%zu repaired=%zu failed=%zu remaining=%zu "

@@ -13,6 +13,7 @@
 #include "common/db.h"
 #include "common/error.h"
 #include "config/config.h"
+#include "worker/progress.h"
 #include "worker/report.h"
 
 struct pj_run_opts {
@@ -24,6 +25,11 @@ struct pj_run_opts {
 	size_t n_only;
 	/* Set by a signal handler: finish or roll back the batch, stop. */
 	volatile sig_atomic_t *stop;
+	/* The GET_LOCK run lock this run holds, taken again after every
+	 * reconnect (a lock dies with its connection), or NULL. */
+	const char *db_lock_name;
+	/* A terminal progress line, or NULL. */
+	struct pj_progress *progress;
 };
 
 /*

@@ -1,5 +1,4 @@
 /* placement-janitor: the command line, the run, and the exit codes. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,87 +15,12 @@
 #include "worker/archive.h"
 #include "worker/archive_cmd.h"
 #include "worker/cli.h"
-#include "worker/engine.h"
+#include "worker/exitcode.h"
 #include "worker/grants.h"
 #include "worker/report.h"
 #include "worker/restore.h"
-
-/* Exit codes: documented in --help and the README, stable forever. */
-enum exit_code {
-	EXIT_CLEAN = 0,
-	EXIT_DAMAGE_REMAINS = 1,
-	EXIT_REPAIRS_FAILED = 2,
-	EXIT_LOCKED = 3,
-	EXIT_USAGE = 64,
-	EXIT_SCHEMA = 65,
-	EXIT_UNREACHABLE = 69,
-	EXIT_INTERNAL = 70,
-	EXIT_ACCESS = 77,
-	EXIT_CONFIG = 78,
-};
-
-/* The one piece of state a signal handler may touch. */
-static volatile sig_atomic_t stop_requested;
-
-static void
-on_stop_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-/* First SIGINT/SIGTERM: finish or roll back the batch and stop. The
- * handler is then reset, so a second one ends the process at once; the
- * server rolls back the open transaction when the connection drops. */
-static void
-install_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop_signal;
-	sa.sa_flags = SA_RESETHAND; /* no SA_RESTART: sleeps end early */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
-
-/* The exit code of a failure that ended a command (not PJ_OK). */
-static int
-failure_exit(int status)
-{
-	switch (status) {
-	case PJ_ELOCKED:
-		return EXIT_LOCKED;
-	case PJ_ESCHEMA:
-		return EXIT_SCHEMA;
-	case PJ_ECONN:
-		return EXIT_UNREACHABLE;
-	case PJ_EACCESS:
-		return EXIT_ACCESS;
-	case PJ_ECONFIG:
-		return EXIT_CONFIG;
-	default:
-		return EXIT_INTERNAL;
-	}
-}
-
-static int
-exit_code(int status, const struct pj_run_report *r)
-{
-	size_t i;
-	bool failed = false, remains = r->stopped_by != NULL;
-
-	if (status != PJ_OK)
-		return failure_exit(status);
-	for (i = 0; i < r->n_passes; i++) {
-		failed = failed || r->passes[i].failed > 0;
-		remains = remains || r->passes[i].remaining > 0;
-	}
-	if (failed)
-		return EXIT_REPAIRS_FAILED;
-	return remains ? EXIT_DAMAGE_REMAINS : EXIT_CLEAN;
-}
+#include "worker/run.h"
+#include "worker/signals.h"
 
 static int
 load_config(const struct pj_cli *cli, struct pj_config *cfg)
@@ -110,10 +34,10 @@ load_config(const struct pj_cli *cli, struct pj_config *cfg)
 	memset(&err, 0, sizeof(err));
 	if (pj_cfg_defaults(cfg, &err) != PJ_OK) {
 		fprintf(stderr, "placement-janitor: defaults: %s\n", err.msg);
-		return EXIT_INTERNAL;
+		return PJ_EXIT_INTERNAL;
 	}
 	if (pj_cfg_load(path, cfg, &diag, &err) == PJ_OK)
-		return EXIT_CLEAN;
+		return PJ_EXIT_CLEAN;
 	for (i = 0; i < diag.n; i++)
 		fprintf(stderr, "placement-janitor: %s\n", diag.msg[i]);
 	if (diag.dropped > 0)
@@ -121,95 +45,7 @@ load_config(const struct pj_cli *cli, struct pj_config *cfg)
 		    diag.dropped);
 	if (diag.n == 0)
 		fprintf(stderr, "placement-janitor: %s\n", err.msg);
-	return EXIT_CONFIG;
-}
-
-/* Connects, checks the schema and runs the passes once. */
-static int
-run_once(const struct pj_cli *cli, const struct pj_config *cfg, bool repair,
-    struct pj_run_report *report, struct pj_error *err)
-{
-	struct pj_run_opts opts;
-	struct pj_db *db = NULL;
-	char alembic[64];
-	int64_t t0 = pj_time_mono_us();
-	int rc;
-
-	memset(report, 0, sizeof(*report));
-	pj_uuid_generate(report->run_id);
-	pj_time_iso8601(report->started_at, sizeof(report->started_at));
-	report->command = cli->command_name;
-	report->dry_run = !repair || cli->dry_run;
-	pj_log_set_run_id(report->run_id);
-	pj_log_info("run_start", "command=%s dry_run=%s version=%s",
-	    cli->command_name, report->dry_run ? "true" : "false", PJ_VERSION);
-
-	rc = pj_db_connect(&cfg->db, &db, err);
-	if (rc)
-		goto out;
-	rc = pj_schema_verify(db, alembic, sizeof(alembic), err);
-	if (rc)
-		goto out;
-	pj_log_info("connected", "server=\"%s\" alembic=%s",
-	    pj_db_server_version(db), alembic);
-
-	memset(&opts, 0, sizeof(opts));
-	opts.command = cli->command_name;
-	opts.dry_run = report->dry_run;
-	opts.only = cli->passes;
-	opts.n_only = cli->n_passes;
-	opts.stop = &stop_requested;
-	rc = pj_engine_run(db, cfg, &opts, report, err);
-out:
-	if (rc) {
-		pj_strlcpy(report->error, err->msg, sizeof(report->error));
-		pj_log_error(
-		    "run_failed", "status=%s %s", pj_status_name(rc), err->msg);
-	}
-	pj_db_close(db);
-	report->seconds = (double)(pj_time_mono_us() - t0) / 1e6;
-	report->exit_code = exit_code(rc, report);
-	pj_log_info("run_done", "exit_code=%d seconds=%.3f", report->exit_code,
-	    report->seconds);
-	return report->exit_code;
-}
-
-static void
-print_report(const struct pj_config *cfg, const struct pj_run_report *r)
-{
-	if (cfg->report.format == PJ_REPORT_JSON)
-		pj_report_json(r, stdout);
-	else
-		pj_report_table(r, stdout);
-	fflush(stdout);
-}
-
-static int
-run_command(const struct pj_cli *cli, const struct pj_config *cfg)
-{
-	struct pj_run_report *report;
-	struct pj_error err;
-	int code;
-
-	report = calloc(1, sizeof(*report));
-	if (report == NULL) {
-		fputs("placement-janitor: out of memory\n", stderr);
-		return EXIT_INTERNAL;
-	}
-	install_signals();
-	for (;;) {
-		memset(&err, 0, sizeof(err));
-		code = run_once(
-		    cli, cfg, cli->command != PJ_CMD_CHECK, report, &err);
-		print_report(cfg, report);
-		if (cli->command != PJ_CMD_RUN || stop_requested)
-			break;
-		pj_time_sleep_ms(cfg->worker.interval_ms);
-		if (stop_requested)
-			break;
-	}
-	free(report);
-	return code;
+	return PJ_EXIT_CONFIG;
 }
 
 /* Connects for restore and archive: the schema, then the archive table. */
@@ -240,15 +76,15 @@ restore_exit(int status, const struct pj_restore_report *r)
 	size_t i;
 
 	if (status != PJ_OK)
-		return failure_exit(status);
+		return pj_exit_for_status(status);
 	if (r->archived == 0)
-		return EXIT_USAGE;
+		return PJ_EXIT_USAGE;
 	for (i = 0; i < PJ_RESTORE_STEPS; i++) {
 		if (r->steps[i].failed > 0)
-			return EXIT_REPAIRS_FAILED;
+			return PJ_EXIT_REPAIRS_FAILED;
 	}
-	return r->remaining > 0 || r->stopped ? EXIT_DAMAGE_REMAINS
-	                                      : EXIT_CLEAN;
+	return r->remaining > 0 || r->stopped ? PJ_EXIT_DAMAGE_REMAINS
+	                                      : PJ_EXIT_CLEAN;
 }
 
 static int
@@ -257,7 +93,7 @@ restore_command(const struct pj_cli *cli, const struct pj_config *cfg)
 	struct pj_restore_report *r = calloc(1, sizeof(*r));
 	struct pj_restore_opts opts = { cli->run_id,
 		cli->n_passes > 0 ? cli->passes[0] : NULL, cli->dry_run,
-		&stop_requested };
+		pj_signals_stop_flag() };
 	struct pj_error err = { 0 };
 	struct pj_db *db = NULL;
 	int64_t t0 = pj_time_mono_us();
@@ -265,9 +101,9 @@ restore_command(const struct pj_cli *cli, const struct pj_config *cfg)
 
 	if (r == NULL) {
 		fputs("placement-janitor: out of memory\n", stderr);
-		return EXIT_INTERNAL;
+		return PJ_EXIT_INTERNAL;
 	}
-	install_signals();
+	pj_signals_install();
 	pj_uuid_generate(r->run_id);
 	pj_time_iso8601(r->started_at, sizeof(r->started_at));
 	pj_log_set_run_id(r->run_id);
@@ -317,9 +153,9 @@ archive_list_command(const struct pj_cli *cli, const struct pj_config *cfg)
 	pj_db_close(db);
 	fflush(stdout);
 	if (rc == PJ_OK)
-		return EXIT_CLEAN;
+		return PJ_EXIT_CLEAN;
 	fprintf(stderr, "placement-janitor: archive list: %s\n", err.msg);
-	return failure_exit(rc);
+	return pj_exit_for_status(rc);
 }
 
 static int
@@ -335,22 +171,24 @@ archive_purge_command(const struct pj_cli *cli, const struct pj_config *cfg)
 	memset(&r, 0, sizeof(r));
 	r.dry_run = cli->dry_run;
 	r.older_than_ms = cli->older_than_ms;
-	install_signals();
+	pj_signals_install();
 	pj_uuid_generate(run_id);
 	pj_log_set_run_id(run_id);
 	rc = open_archive(cfg, &db, &err);
 	if (rc == PJ_OK)
-		rc = pj_archive_purge(db, cfg, &stop_requested, &r, &err);
+		rc =
+		    pj_archive_purge(db, cfg, pj_signals_stop_flag(), &r, &err);
 	pj_db_close(db);
 	if (rc) {
 		pj_strlcpy(r.error, err.msg, sizeof(r.error));
 		pj_log_error("purge_failed", "status=%s %s", pj_status_name(rc),
 		    err.msg);
-		r.exit_code = failure_exit(rc);
+		r.exit_code = pj_exit_for_status(rc);
 	} else if (r.failed > 0) {
-		r.exit_code = EXIT_REPAIRS_FAILED;
+		r.exit_code = PJ_EXIT_REPAIRS_FAILED;
 	} else {
-		r.exit_code = r.stopped ? EXIT_DAMAGE_REMAINS : EXIT_CLEAN;
+		r.exit_code =
+		    r.stopped ? PJ_EXIT_DAMAGE_REMAINS : PJ_EXIT_CLEAN;
 	}
 	r.seconds = (double)(pj_time_mono_us() - t0) / 1e6;
 	pj_log_info("purge_done", "purged=%zu exit_code=%d seconds=%.3f",
@@ -376,23 +214,23 @@ main(int argc, char **argv)
 	memset(&err, 0, sizeof(err));
 	if (pj_cli_parse(argc, argv, &cli, &err) != PJ_OK) {
 		fprintf(stderr, "placement-janitor: %s\n", err.msg);
-		return EXIT_USAGE;
+		return PJ_EXIT_USAGE;
 	}
 	if (cli.command == PJ_CMD_HELP) {
 		pj_cli_usage(stdout);
-		return EXIT_CLEAN;
+		return PJ_EXIT_CLEAN;
 	}
 	if (cli.command == PJ_CMD_VERSION) {
 		printf("placement-janitor %s\n", PJ_VERSION);
-		return EXIT_CLEAN;
+		return PJ_EXIT_CLEAN;
 	}
 	cfg = calloc(1, sizeof(*cfg));
 	if (cfg == NULL) {
 		fputs("placement-janitor: out of memory\n", stderr);
-		return EXIT_INTERNAL;
+		return PJ_EXIT_INTERNAL;
 	}
 	code = load_config(&cli, cfg);
-	if (code != EXIT_CLEAN)
+	if (code != PJ_EXIT_CLEAN)
 		goto out;
 	pj_cli_apply(&cli, cfg);
 	pj_log_setup(
@@ -414,7 +252,7 @@ main(int argc, char **argv)
 		code = archive_purge_command(&cli, cfg);
 		break;
 	default:
-		code = run_command(&cli, cfg);
+		code = pj_run_command(&cli, cfg);
 		break;
 	}
 out:

@@ -4,10 +4,12 @@
 #include <stddef.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -93,8 +95,9 @@ reap(pid_t pid)
 static struct h_result
 janitor(const char *config, const char *const *args)
 {
-	const char *argv[16] = { "--config", config, "--format", "json" };
-	size_t n = 4;
+	const char *argv[16] = { "--config", config, "--format", "json",
+		"--pass", "incomplete_consumers" };
+	size_t n = 6;
 
 	while (*args != NULL && n < 15)
 		argv[n++] = *args++;
@@ -296,6 +299,77 @@ engine_server_restart_reconnects(void **state)
 	free(cfg);
 }
 
+static const char SQL_TAKE_RUN_LOCK[] =
+    "SELECT GET_LOCK('placement_janitor', 0)";
+
+/* Another host's run holds the server lock: a writing run exits 3 at
+ * once, with one info line and nothing done; check still runs. */
+static void
+engine_db_run_lock_held(void **state)
+{
+	char *cfg = h_config(DB, NULL);
+	const char *repair[] = { "repair", NULL };
+	const char *check[] = { "check", NULL };
+	struct pj_error err = { 0 };
+	struct pj_db *holder;
+	struct h_result r;
+
+	(void)state;
+	seed(4);
+	holder = h_connect(DB);
+	assert_int_equal(
+	    pj_db_exec(holder, SQL_TAKE_RUN_LOCK, NULL, 0, NULL, &err), PJ_OK);
+	r = janitor(cfg, repair);
+	assert_int_equal(r.exit_code, 3);
+	assert_non_null(strstr(r.err, "level=info"));
+	assert_non_null(strstr(r.err, "event=locked"));
+	assert_null(strstr(r.err, "level=error"));
+	h_result_free(&r);
+	assert_int_equal(h_query_int(DB, "SELECT COUNT(*) FROM consumers"), 0);
+	r = janitor(cfg, check);
+	assert_int_equal(r.exit_code, 1);
+	h_result_free(&r);
+	pj_db_close(holder);
+	r = janitor(cfg, repair);
+	assert_int_equal(r.exit_code, 0);
+	h_result_free(&r);
+	free(cfg);
+}
+
+/* Another run on this host holds the lock file: exit 3. */
+static void
+engine_file_run_lock_held(void **state)
+{
+	char dir[] = "/tmp/pj-runlock-XXXXXX";
+	char yaml[256], path[300];
+	const char *repair[] = { "repair", NULL };
+	struct h_result r;
+	char *cfg;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(
+	    yaml, sizeof(yaml), "worker:\n  lock:\n    run_dir: %s\n", dir);
+	cfg = h_config(DB, yaml);
+	snprintf(path, sizeof(path), "%s/placement-janitor.lock", dir);
+	fd = open(path, O_CREAT | O_RDWR, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	seed(2);
+	r = janitor(cfg, repair);
+	assert_int_equal(r.exit_code, 3);
+	assert_non_null(strstr(r.err, "event=locked"));
+	h_result_free(&r);
+	close(fd);
+	r = janitor(cfg, repair);
+	assert_int_equal(r.exit_code, 0);
+	h_result_free(&r);
+	unlink(path);
+	rmdir(dir);
+	free(cfg);
+}
+
 int
 main(void)
 {
@@ -308,6 +382,8 @@ main(void)
 		cmocka_unit_test(engine_unreachable_server),
 		cmocka_unit_test(engine_adaptive_pacing_shrinks_batches),
 		cmocka_unit_test(engine_server_restart_reconnects),
+		cmocka_unit_test(engine_db_run_lock_held),
+		cmocka_unit_test(engine_file_run_lock_held),
 	};
 	int failed;
 

@@ -99,13 +99,19 @@ grant_from_output(void)
 static void
 seed(int incomplete)
 {
-	char sql[512];
+	char sql[768];
 
 	h_reset_db(DB);
+	h_sql_file(DB, "sql/archive.sql");
+	/* Only incomplete consumers: the provider and the class exist, so
+	 * no report-mode pass finds anything. */
 	snprintf(sql, sizeof(sql),
+	    "INSERT INTO resource_providers (id, uuid, name, generation,"
+	    " root_provider_id) VALUES (1, 'rp-1', 'cn1', 1, 1);"
+	    "INSERT INTO resource_classes (id, name) VALUES (1, 'MEMORY_MB');"
 	    "INSERT INTO allocations (resource_provider_id, consumer_id,"
 	    " resource_class_id, used) SELECT 1,"
-	    " CONCAT('c-', seq), 0, 1 FROM seq_1_to_%d;",
+	    " CONCAT('c-', seq), 1, 1 FROM seq_1_to_%d;",
 	    incomplete);
 	h_sql(DB, sql);
 }

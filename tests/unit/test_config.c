@@ -220,6 +220,10 @@ static const struct {
 	{ "worker.on_batch_failure", "skip" },
 	{ "worker.batch_target", "100ms" },
 	{ "worker.reconnect_deadline", "5m" },
+	{ "worker.lock.enabled", "true" },
+	{ "worker.lock.run_dir", "\"/run/placement-janitor\"" },
+	{ "worker.lock.name", "\"placement_janitor\"" },
+	{ "worker.lock.timeout", "0" },
 	{ "placement.incomplete_project_id",
 	    "\"00000000-0000-0000-0000-000000000000\"" },
 	{ "placement.incomplete_user_id",
@@ -239,9 +243,12 @@ static const struct {
 	{ "logging.format", "text" },
 	{ "logging.redact_uuids", "false" },
 	{ "report.format", "table" },
+	{ "report.metrics_file", "\"\"" },
 };
 
 #define N_EXPECTED (sizeof(expected_keys) / sizeof(expected_keys[0]))
+
+#define WALK_MAX 256 /* events a walk keeps */
 
 /* What a walk saw: scalar paths, values as written, key lines. */
 struct walk {
@@ -252,7 +259,7 @@ struct walk {
 		char value[300];
 		size_t len, line, column, key_line, key_column;
 		bool plain;
-	} ev[64];
+	} ev[WALK_MAX];
 	bool skip_mappings;
 };
 
@@ -264,7 +271,7 @@ collect(const struct pj_yaml_event *ev, void *arg)
 
 	if (ev->kind == PJ_YAML_ERROR)
 		w->errors++;
-	if (i == 64)
+	if (i == WALK_MAX)
 		return true;
 	w->ev[i].kind = ev->kind;
 	snprintf(w->ev[i].path, sizeof(w->ev[i].path), "%s", ev->path);
