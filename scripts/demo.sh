@@ -37,7 +37,10 @@ sql() {
 step "creating database placement from sql/placement-schema.sql"
 sql -e "DROP DATABASE IF EXISTS placement; CREATE DATABASE placement"
 sql placement <sql/placement-schema.sql
+sql placement <sql/archive.sql
 bash tests/bench/seed.sh placement 20000 10 demo
+step "seeding every other kind of damage (scripts/demo-damage.sql)"
+sql placement <scripts/demo-damage.sql
 # Look-alikes that are NOT damage: ids differing from an existing consumer
 # only in letter case or trailing spaces (the collation makes them equal).
 sql placement <<'SQL'
@@ -51,10 +54,19 @@ config=$build/demo.yaml
 umask 077
 cat >"$config" <<YAML
 # Written by scripts/demo.sh: the sandbox's placement database as root.
+# Every pass that can repair does: the destructive ones archive first.
 database:
   socket: $PJ_SANDBOX_DIR/mysqld.sock
   name: placement
   user: root
+worker:
+  lock:
+    run_dir: $build/run
+passes:
+  orphaned_allocations:
+    mode: repair
+  orphaned_inventories:
+    mode: repair
 YAML
 
 step "placement-janitor check (report only; exit 1 means damage found)"
@@ -69,7 +81,10 @@ echo "exit status: $?"
 step "placement-janitor check --format json (after the repair)"
 "$janitor" --config "$config" --format json check
 code=$?
-echo "exit status: $code"
+echo "exit status: $code (1: the report-only passes still see their finds)"
+
+step "placement-janitor archive list (every deleted or changed row is kept)"
+"$janitor" --config "$config" archive list
 set -e
 
 cat <<EOF_NOTE
@@ -77,6 +92,6 @@ cat <<EOF_NOTE
 The sandbox is still running (data in $PJ_SANDBOX_DIR).
   config:   $config
   a client: scripts/sandbox-db.sh sql placement
+  undo:     build/placement-janitor -c $config restore --run RUN_ID
   stop it:  scripts/sandbox-db.sh stop
 EOF_NOTE
-exit "$code"
