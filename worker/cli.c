@@ -384,7 +384,7 @@ pj_cli_usage(FILE *out)
 	    "passes:\n",
 	    out);
 	for (pp = pj_passes; *pp != NULL; pp++)
-		fprintf(out, "  %-22s %s\n", (*pp)->name, (*pp)->description);
+		fprintf(out, "  %-26s %s\n", (*pp)->name, (*pp)->description);
 	fputs(
 	    "\n"
 	    "exit status:\n"
