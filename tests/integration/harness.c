@@ -489,6 +489,42 @@ yaml_quoted(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/*
+ * Writes extra_yaml with worker.lock.run_dir set to a directory of this
+ * test process, inside extra's own worker section when it has one, so
+ * tests never share the host's lock file with each other or a real run.
+ * (A worker.lock section of extra's own keeps the default.)
+ */
+static char run_dir[64];
+
+static void
+put_extra_with_run_dir(FILE *f, const char *extra)
+{
+	const char *dir = run_dir;
+	const char *worker = NULL;
+
+	if (run_dir[0] == '\0')
+		snprintf(run_dir, sizeof(run_dir), "/tmp/pj-test-run-%ld",
+		    (long)getpid());
+	if (extra != NULL && strncmp(extra, "worker:\n", 8) == 0)
+		worker = extra;
+	else if (extra != NULL && strstr(extra, "\nworker:\n") != NULL)
+		worker = strstr(extra, "\nworker:\n") + 1;
+	if (extra != NULL && strstr(extra, "  lock:\n") != NULL) {
+		fputs(extra, f);
+		return;
+	}
+	if (worker == NULL) {
+		fprintf(f, "worker:\n  lock:\n    run_dir: %s\n", dir);
+		if (extra != NULL)
+			fputs(extra, f);
+		return;
+	}
+	fwrite(extra, 1, (size_t)(worker - extra) + 8, f);
+	fprintf(f, "  lock:\n    run_dir: %s\n", dir);
+	fputs(worker + 8, f);
+}
+
 char *
 h_config_db(const char *name, const char *db_yaml, const char *extra_yaml)
 {
@@ -518,8 +554,7 @@ h_config_db(const char *name, const char *db_yaml, const char *extra_yaml)
 	fputs("\n  user: root\n", f);
 	if (db_yaml != NULL)
 		fputs(db_yaml, f);
-	if (extra_yaml != NULL)
-		fputs(extra_yaml, f);
+	put_extra_with_run_dir(f, extra_yaml);
 	if (fclose(f) != 0)
 		hfail("writing %s: %s", path, strerror(errno));
 	return xstrdup(path);
@@ -576,4 +611,12 @@ h_cleanup(void)
 		temp_paths[i] = NULL;
 	}
 	temp_count = 0;
+	if (run_dir[0] != '\0') {
+		char lock[128];
+
+		snprintf(
+		    lock, sizeof(lock), "%s/placement-janitor.lock", run_dir);
+		unlink(lock);
+		rmdir(run_dir);
+	}
 }
