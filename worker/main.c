@@ -1,12 +1,15 @@
 /* placement-janitor: the command line, the run, and the exit codes. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 
 #include "common/db.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/runlock.h"
 #include "common/schema.h"
 #include "common/strings.h"
 #include "common/time.h"
@@ -48,16 +51,33 @@ load_config(const struct pj_cli *cli, struct pj_config *cfg)
 	return PJ_EXIT_CONFIG;
 }
 
-/* Connects for restore and archive: the schema, then the archive table. */
+/*
+ * Connects for restore and archive: the schema, then the archive table.
+ * A command that writes takes the run locks first, as repair does (the
+ * host's lock file, then GET_LOCK on the server; worker.lock), so it never
+ * runs beside a repair; *file holds the lock file, the connection the
+ * server lock (released when it closes).
+ */
 static int
-open_archive(
-    const struct pj_config *cfg, struct pj_db **out, struct pj_error *err)
+open_archive(const struct pj_config *cfg, bool writes, struct pj_db **out,
+    struct pj_runlock **file, struct pj_error *err)
 {
+	const char *dir = cfg->worker.lock_run_dir;
 	struct pj_db *db = NULL;
 	char alembic[64];
-	int rc;
+	int rc = PJ_OK;
 
-	rc = pj_db_connect(&cfg->db, &db, err);
+	writes = writes && cfg->worker.lock_enabled;
+	if (writes && mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return pj_error_set(err, PJ_ECONFIG,
+		    "worker.lock.run_dir %s: %s", dir, strerror(errno));
+	if (writes)
+		rc = pj_runlock_acquire_file(dir, file, err);
+	if (rc == PJ_OK)
+		rc = pj_db_connect(&cfg->db, &db, err);
+	if (rc == PJ_OK && writes)
+		rc = pj_runlock_acquire_db(db, cfg->worker.lock_name,
+		    cfg->worker.lock_timeout_ms, err);
 	if (rc == PJ_OK)
 		rc = pj_schema_verify(db, alembic, sizeof(alembic), err);
 	if (rc == PJ_OK)
@@ -68,6 +88,18 @@ open_archive(
 	}
 	pj_db_close(db);
 	return rc;
+}
+
+/* A failure that ended restore or purge: another run's lock is news, not
+ * an error (as for repair). */
+static void
+log_failure(const char *event, int rc, const struct pj_error *err)
+{
+	if (rc == PJ_ELOCKED)
+		pj_log_info("locked", "%s; nothing was done", err->msg);
+	else
+		pj_log_error(
+		    event, "status=%s %s", pj_status_name(rc), err->msg);
 }
 
 static int
@@ -95,6 +127,7 @@ restore_command(const struct pj_cli *cli, const struct pj_config *cfg)
 		cli->n_passes > 0 ? cli->passes[0] : NULL, cli->dry_run,
 		pj_signals_stop_flag() };
 	struct pj_error err = { 0 };
+	struct pj_runlock *file = NULL;
 	struct pj_db *db = NULL;
 	int64_t t0 = pj_time_mono_us();
 	int rc, code;
@@ -110,14 +143,14 @@ restore_command(const struct pj_cli *cli, const struct pj_config *cfg)
 	pj_log_info("restore_start", "target=\"%s\" pass=%s dry_run=%s",
 	    cli->run_id, opts.pass != NULL ? opts.pass : "all",
 	    cli->dry_run ? "true" : "false");
-	rc = open_archive(cfg, &db, &err);
+	rc = open_archive(cfg, !cli->dry_run, &db, &file, &err);
 	if (rc == PJ_OK)
 		rc = pj_restore_run(db, cfg, &opts, r, &err);
 	pj_db_close(db);
+	pj_runlock_release_file(file);
 	if (rc) {
 		pj_strlcpy(r->error, err.msg, sizeof(r->error));
-		pj_log_error("restore_failed", "status=%s %s",
-		    pj_status_name(rc), err.msg);
+		log_failure("restore_failed", rc, &err);
 	} else if (r->archived == 0) {
 		fprintf(stderr,
 		    "placement-janitor: run %s archived nothing%s%s "
@@ -146,7 +179,7 @@ archive_list_command(const struct pj_cli *cli, const struct pj_config *cfg)
 	size_t runs = 0;
 	int rc;
 
-	rc = open_archive(cfg, &db, &err);
+	rc = open_archive(cfg, false, &db, NULL, &err);
 	if (rc == PJ_OK)
 		rc = pj_archive_list(
 		    db, cli->run_id, cfg->report.format, stdout, &runs, &err);
@@ -163,6 +196,7 @@ archive_purge_command(const struct pj_cli *cli, const struct pj_config *cfg)
 {
 	struct pj_purge_report r;
 	struct pj_error err = { 0 };
+	struct pj_runlock *file = NULL;
 	struct pj_db *db = NULL;
 	char run_id[PJ_UUID_LEN];
 	int64_t t0 = pj_time_mono_us();
@@ -174,15 +208,15 @@ archive_purge_command(const struct pj_cli *cli, const struct pj_config *cfg)
 	pj_signals_install();
 	pj_uuid_generate(run_id);
 	pj_log_set_run_id(run_id);
-	rc = open_archive(cfg, &db, &err);
+	rc = open_archive(cfg, !cli->dry_run, &db, &file, &err);
 	if (rc == PJ_OK)
 		rc =
 		    pj_archive_purge(db, cfg, pj_signals_stop_flag(), &r, &err);
 	pj_db_close(db);
+	pj_runlock_release_file(file);
 	if (rc) {
 		pj_strlcpy(r.error, err.msg, sizeof(r.error));
-		pj_log_error("purge_failed", "status=%s %s", pj_status_name(rc),
-		    err.msg);
+		log_failure("purge_failed", rc, &err);
 		r.exit_code = pj_exit_for_status(rc);
 	} else if (r.failed > 0) {
 		r.exit_code = PJ_EXIT_REPAIRS_FAILED;

@@ -243,6 +243,49 @@ archive_purge_deletes_only_old_rows(void **state)
 	free(cfg);
 }
 
+/* Purge holds the run lock like repair: exit 3 while another run has it;
+ * list and a dry run do not need it. */
+static void
+archive_purge_takes_the_run_lock(void **state)
+{
+	const char *purge[] = { "archive", "purge", "--older-than", "90d",
+		NULL };
+	const char *dry[] = { "--dry-run", "archive", "purge", "--older-than",
+		"90d", NULL };
+	char *cfg = h_config(DB, NULL);
+	struct pj_error err = { 0 };
+	struct pj_db *holder;
+	struct h_result r;
+
+	(void)state;
+	seed_ages();
+	holder = h_connect(DB);
+	assert_int_equal(
+	    pj_db_exec(holder, "SELECT GET_LOCK('placement_janitor', 0)", NULL,
+	        0, NULL, &err),
+	    PJ_OK);
+	r = janitor(cfg, purge);
+	assert_int_equal(r.exit_code, 3);
+	h_result_free(&r);
+	r = janitor(cfg, dry);
+	assert_int_equal(r.exit_code, 0);
+	h_result_free(&r);
+	r = janitor(cfg, (const char *const[]){ "archive", "list", NULL });
+	assert_int_equal(r.exit_code, 0);
+	h_result_free(&r);
+	assert_int_equal(
+	    h_query_int(DB, "SELECT COUNT(*) FROM placement_janitor_archive"),
+	    40);
+	pj_db_close(holder);
+	r = janitor(cfg, purge);
+	assert_int_equal(r.exit_code, 0);
+	h_result_free(&r);
+	assert_int_equal(
+	    h_query_int(DB, "SELECT COUNT(*) FROM placement_janitor_archive"),
+	    10);
+	free(cfg);
+}
+
 /* No archive table: list and purge say what to run, exit 65. */
 static void
 archive_commands_need_the_table(void **state)
@@ -433,6 +476,7 @@ main(void)
 		cmocka_unit_test(archive_list_shows_runs),
 		cmocka_unit_test(archive_list_empty),
 		cmocka_unit_test(archive_purge_deletes_only_old_rows),
+		cmocka_unit_test(archive_purge_takes_the_run_lock),
 		cmocka_unit_test(archive_commands_need_the_table),
 		cmocka_unit_test(least_privilege_restore_and_purge),
 		cmocka_unit_test(least_privilege_worker_grants_cannot_restore),

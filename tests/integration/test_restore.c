@@ -607,6 +607,41 @@ restore_unknown_run_and_missing_archive(void **state)
 	free(cfg);
 }
 
+/* Restore writes: like repair it holds the run lock, and exits 3 with
+ * nothing done while another run holds it; a dry run needs no lock. */
+static void
+restore_takes_the_run_lock(void **state)
+{
+	const char *args[] = { "restore", "--run", RUN, NULL };
+	const char *dry[] = { "--dry-run", "restore", "--run", RUN, NULL };
+	char *cfg = h_config(DB, NULL);
+	struct pj_error err = { 0 };
+	struct pj_db *holder;
+	struct h_result r;
+
+	(void)state;
+	free(seed_and_repair());
+	holder = h_connect(DB);
+	assert_int_equal(
+	    pj_db_exec(holder, "SELECT GET_LOCK('placement_janitor', 0)", NULL,
+	        0, NULL, &err),
+	    PJ_OK);
+	r = janitor(cfg, args);
+	assert_int_equal(r.exit_code, 3);
+	assert_non_null(strstr(r.err, "event=locked"));
+	h_result_free(&r);
+	assert_int_equal(unrestored(RUN), ARCHIVED);
+	r = janitor(cfg, dry);
+	assert_int_equal(r.exit_code, 0);
+	h_result_free(&r);
+	pj_db_close(holder);
+	r = janitor(cfg, args);
+	assert_int_equal(r.exit_code, 0);
+	h_result_free(&r);
+	assert_int_equal(unrestored(RUN), 0);
+	free(cfg);
+}
+
 /*
  * Round trip through the real passes: seed damage that needs no
  * generation to move, repair with every destructive pass, restore: every
@@ -726,6 +761,7 @@ main(void)
 		cmocka_unit_test(restore_bumps_surviving_owners),
 		cmocka_unit_test(restore_one_pass),
 		cmocka_unit_test(restore_unknown_run_and_missing_archive),
+		cmocka_unit_test(restore_takes_the_run_lock),
 		cmocka_unit_test(restore_after_repair_round_trip),
 	};
 	int failed;
