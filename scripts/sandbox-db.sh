@@ -11,6 +11,9 @@
 #   PJ_SANDBOX_MDL_TIMEOUT  lock_wait_timeout (metadata locks) in s (default
 #                    60, not a year: a test that waits on its own idle
 #                    transaction fails instead of hanging)
+#   PJ_SANDBOX_EXTRA_ARGS  more mariadbd options, split on spaces, after
+#                    the defaults (so they win), e.g. binary logging for a
+#                    replication primary: '--log-bin=mysql-bin --server-id=1'
 #
 # The server reads no option file (--no-defaults), keeps data, temp files,
 # socket, pid file and log in its directory, and never touches a system
@@ -24,6 +27,7 @@ port=${PJ_SANDBOX_PORT:-13306}
 tz=${PJ_SANDBOX_TZ:-}
 lock_wait=${PJ_SANDBOX_LOCK_WAIT_TIMEOUT:-50}
 mdl_wait=${PJ_SANDBOX_MDL_TIMEOUT:-60}
+read -r -a extra_args <<<"${PJ_SANDBOX_EXTRA_ARGS:-}"
 
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
@@ -137,6 +141,7 @@ start() {
 		if [[ -n $tz ]]; then
 			args+=(--default-time-zone="$tz")
 		fi
+		args+=("${extra_args[@]}")
 		: >>"$log"
 		log_from=$(($(stat -c %s "$log") + 1))
 		mariadbd "${args[@]}" </dev/null >>"$log" 2>&1 &
