@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <errmsg.h>
 #include <mysql.h>
@@ -818,6 +819,65 @@ pj_stmt_close(struct pj_stmt *st)
 	for (i = 0; i < PJ_MAX_COLUMNS; i++)
 		free(st->col[i].buf);
 	free(st);
+}
+
+/* The index of the field called name in res, or -1. */
+static int
+field_index(MYSQL_RES *res, const char *name)
+{
+	MYSQL_FIELD *fields = mysql_fetch_fields(res);
+	unsigned int i, n = mysql_num_fields(res);
+
+	for (i = 0; i < n; i++) {
+		if (strcasecmp(fields[i].name, name) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* The text protocol: binding 62 columns to read one buys nothing, and sql
+ * is the caller's constant with no parameter to bind. */
+int
+pj_db_show_column(struct pj_db *db, const char *sql, const char *column,
+    int64_t *values, bool *is_null, size_t max, size_t *n_rows,
+    struct pj_error *err)
+{
+	MYSQL_RES *res = NULL;
+	MYSQL_ROW row;
+	size_t n;
+	int col, rc = PJ_OK;
+
+	if (db->conn == NULL)
+		return conn_gone(sql, err);
+	if (mysql_real_query(db->conn, sql, (unsigned long)strlen(sql)) != 0)
+		return db_fail(db->conn, NULL, sql, err);
+	res = mysql_store_result(db->conn);
+	if (res == NULL && mysql_field_count(db->conn) == 0)
+		return pj_error_set(err, PJ_EINVAL, "%.60s: no result", sql);
+	if (res == NULL)
+		return db_fail(db->conn, NULL, sql, err);
+	col = field_index(res, column);
+	if (col < 0) {
+		rc = pj_error_set(
+		    err, PJ_EDB, "%.60s: no column %.64s", sql, column);
+		goto out;
+	}
+	if (mysql_num_rows(res) > max) {
+		rc = pj_error_set(
+		    err, PJ_EDB, "%.60s: more than %zu rows", sql, max);
+		goto out;
+	}
+	for (n = 0;; n++) {
+		row = mysql_fetch_row(res);
+		if (row == NULL)
+			break;
+		is_null[n] = row[col] == NULL;
+		values[n] = row[col] != NULL ? strtoll(row[col], NULL, 10) : 0;
+	}
+	*n_rows = n;
+out:
+	mysql_free_result(res);
+	return rc;
 }
 
 int

@@ -116,6 +116,20 @@ void pj_stmt_close(struct pj_stmt *st);
 int pj_db_exec(struct pj_db *db, const char *sql, const struct pj_param *p,
     size_t n, uint64_t *affected, struct pj_error *err) PJ_MUSTCHECK;
 
+/*
+ * For a SHOW statement wider than PJ_MAX_COLUMNS whose columns move
+ * between server versions (SHOW ALL SLAVES STATUS: 62 in MariaDB 10.11):
+ * runs sql, a compile-time constant of the caller without parameters, and
+ * reads the column called column (ASCII case ignored) of every row as an
+ * integer into values[] (is_null[] for SQL NULL), at most max rows;
+ * *n_rows is how many. Fails with PJ_EDB when the result has no such
+ * column or more rows, otherwise as pj_stmt_exec; on failure the arrays
+ * and *n_rows are left as they were.
+ */
+int pj_db_show_column(struct pj_db *db, const char *sql, const char *column,
+    int64_t *values, bool *is_null, size_t max, size_t *n_rows,
+    struct pj_error *err) PJ_MUSTCHECK;
+
 /* The status a database error number stands for (the one table). */
 enum pj_status pj_db_classify(unsigned int db_errno);
 
