@@ -181,6 +181,18 @@ static const struct pj_cfg_key keys[] = {
 	ENUM("passes.dangling_resource_classes.mode",
 	    passes.dangling_resource_classes.mode, "report", report_modes),
 	BOOL("archive.enabled", archive.enabled, "true"),
+	STR("replication.replicas", replication.replicas, "", 0, false),
+	/* Seconds_Behind_Master counts whole seconds. */
+	DUR("replication.max_replica_lag", replication.max_replica_lag_ms,
+	    "10s", 0, DAY, true),
+	DUR("replication.check_interval", replication.check_interval_ms, "1s",
+	    100, 10 * MIN, false),
+	DUR("replication.max_pause", replication.max_pause_ms, "10m", 0,
+	    7 * DAY, false),
+	INT("replication.galera_max_recv_queue",
+	    replication.galera_max_recv_queue, "100", 0, 1000000000),
+	INT("replication.galera_max_flow_control_percent",
+	    replication.galera_max_flow_control_percent, "10", 0, 100),
 	ENUM("logging.level", logging.level, "info", log_levels),
 	ENUM("logging.format", logging.format, "text", log_formats),
 	BOOL("logging.redact_uuids", logging.redact_uuids, "false"),
@@ -741,6 +753,110 @@ check_connection(struct load *ld)
 	}
 }
 
+/* The port after a replica's host: digits, 1..65535. */
+static bool
+parse_port(const char *p, size_t len, int64_t *port)
+{
+	int64_t v = 0;
+	size_t i;
+
+	if (len == 0 || len > 5)
+		return false;
+	for (i = 0; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		v = v * 10 + (p[i] - '0');
+	}
+	if (v < 1 || v > 65535)
+		return false;
+	*port = v;
+	return true;
+}
+
+/* One entry of replication.replicas: host, host:port, [v6] or [v6]:port
+ * (port 3306 when not given). */
+static bool
+parse_replica(const char *p, size_t len, struct pj_replica_addr *r)
+{
+	const char *host = p, *colon = NULL;
+	size_t host_len = len, i;
+
+	if (len > 0 && p[0] == '[') {
+		const char *close = memchr(p, ']', len);
+
+		if (close == NULL)
+			return false;
+		host = p + 1;
+		host_len = (size_t)(close - host);
+		if (close + 1 < p + len) {
+			if (close[1] != ':')
+				return false;
+			colon = close + 1;
+		}
+	} else {
+		for (i = 0; i < len; i++) {
+			if (p[i] != ':')
+				continue;
+			if (colon != NULL)
+				return false; /* IPv6 needs brackets */
+			colon = p + i;
+		}
+		if (colon != NULL)
+			host_len = (size_t)(colon - p);
+	}
+	if (host_len == 0 || host_len >= sizeof(r->host) ||
+	    memchr(host, ' ', host_len) != NULL)
+		return false;
+	r->port = 3306;
+	if (colon != NULL &&
+	    !parse_port(colon + 1, (size_t)(p + len - colon - 1), &r->port))
+		return false;
+	memcpy(r->host, host, host_len);
+	r->host[host_len] = '\0';
+	return true;
+}
+
+/* replication.replicas into replica[]: a comma-separated list, spaces
+ * around entries ignored. */
+static void
+check_replication(struct load *ld)
+{
+	struct pj_replication_config *rc = &ld->cfg.replication;
+	const char *p = rc->replicas, *end;
+	size_t i = 0, len, n = 0;
+
+	find_key("replication.replicas", &i);
+	memset(rc->replica, 0, sizeof(rc->replica));
+	rc->n_replicas = 0;
+	if (p[strspn(p, " ")] == '\0')
+		return;
+	for (;; p = end + 1) {
+		p += strspn(p, " ");
+		end = strchr(p, ',');
+		if (end == NULL)
+			end = p + strlen(p);
+		for (len = (size_t)(end - p); len > 0 && p[len - 1] == ' ';)
+			len--;
+		n++;
+		if (rc->n_replicas == PJ_CFG_MAX_REPLICAS) {
+			problem(ld, ld->pos[i].line, ld->pos[i].column,
+			    keys[i].path, "more than %d replicas",
+			    PJ_CFG_MAX_REPLICAS);
+			return;
+		}
+		if (!parse_replica(p, len, &rc->replica[rc->n_replicas]))
+			problem(ld, ld->pos[i].line, ld->pos[i].column,
+			    keys[i].path,
+			    "entry %zu \"%.*s\": expected host or host:port "
+			    "(port 1..65535; IPv6 as [address]:port)",
+			    n, (int)(len < 64 ? len : 64), p);
+		else
+			rc->n_replicas++;
+		if (*end == '\0')
+			break;
+	}
+}
+
 int
 pj_cfg_load(const char *path, struct pj_config *cfg, struct pj_cfg_diag *diag,
     struct pj_error *err)
@@ -773,6 +889,7 @@ pj_cfg_load(const char *path, struct pj_config *cfg, struct pj_cfg_diag *diag,
 	check_secret_sources(ld);
 	check_secret_files(ld);
 	check_connection(ld);
+	check_replication(ld);
 	if (pj_strlcpy(ld->cfg.path, path, sizeof(ld->cfg.path)) >=
 	    sizeof(ld->cfg.path))
 		problem(ld, 0, 0, "", "path longer than %zu bytes",

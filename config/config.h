@@ -19,6 +19,7 @@
 #define PJ_CFG_DEFAULT_PATH "/etc/placement-janitor/placement-janitor.yaml"
 #define PJ_CFG_ENV_PATH "PLACEMENT_JANITOR_CONFIG"
 #define PJ_CFG_MAX_ERRORS 32
+#define PJ_CFG_MAX_REPLICAS 16
 
 /* What a pass may do: the operator's authorization for it. */
 enum pj_mode { PJ_MODE_OFF, PJ_MODE_REPORT, PJ_MODE_REPAIR };
@@ -78,6 +79,29 @@ struct pj_archive_config {
 	bool enabled;
 };
 
+/* One replica to watch, parsed from replication.replicas. */
+struct pj_replica_addr {
+	char host[PJ_DB_TEXT_MAX];
+	int64_t port;
+};
+
+/* Replication awareness (worker/throttle.c): repairs wait while replicas
+ * lag or a Galera node is under flow control. */
+struct pj_replication_config {
+	/* "host:port, ..." as written; parsed into replica[] by the loader,
+	 * which refuses a malformed list. "": no replicas to watch. */
+	char replicas[PJ_DB_PATH_MAX];
+	struct pj_replica_addr replica[PJ_CFG_MAX_REPLICAS];
+	size_t n_replicas;
+	int64_t max_replica_lag_ms; /* whole seconds: pause above it */
+	int64_t check_interval_ms;  /* at most one status check per interval */
+	int64_t max_pause_ms;       /* one pause longer ends the run; 0: none */
+	int64_t galera_max_recv_queue; /* pause above wsrep_local_recv_queue */
+	/* Pause while flow control paused the cluster more than this share
+	 * of the time since the last check; 100: never. */
+	int64_t galera_max_flow_control_percent;
+};
+
 struct pj_logging_config {
 	enum pj_log_level level;
 	enum pj_log_format format;
@@ -97,6 +121,7 @@ struct pj_config {
 	struct pj_placement_config placement;
 	struct pj_passes_config passes;
 	struct pj_archive_config archive;
+	struct pj_replication_config replication;
 	struct pj_logging_config logging;
 	struct pj_report_config report;
 };

@@ -181,6 +181,13 @@ test_defaults(void **state)
 	assert_int_equal(
 	    cfg.passes.dangling_resource_classes.mode, PJ_MODE_REPORT);
 	assert_true(cfg.archive.enabled);
+	assert_string_equal(cfg.replication.replicas, "");
+	assert_int_equal(cfg.replication.n_replicas, 0);
+	assert_int_equal(cfg.replication.max_replica_lag_ms, 10000);
+	assert_int_equal(cfg.replication.check_interval_ms, 1000);
+	assert_int_equal(cfg.replication.max_pause_ms, 600000);
+	assert_int_equal(cfg.replication.galera_max_recv_queue, 100);
+	assert_int_equal(cfg.replication.galera_max_flow_control_percent, 10);
 	assert_int_equal(cfg.logging.level, PJ_LOG_INFO);
 	assert_int_equal(cfg.logging.format, PJ_LOG_TEXT);
 	assert_false(cfg.logging.redact_uuids);
@@ -239,6 +246,12 @@ static const struct {
 	{ "passes.unused_projects_users.mode", "report" },
 	{ "passes.dangling_resource_classes.mode", "report" },
 	{ "archive.enabled", "true" },
+	{ "replication.replicas", "\"\"" },
+	{ "replication.max_replica_lag", "10s" },
+	{ "replication.check_interval", "1s" },
+	{ "replication.max_pause", "10m" },
+	{ "replication.galera_max_recv_queue", "100" },
+	{ "replication.galera_max_flow_control_percent", "10" },
 	{ "logging.level", "info" },
 	{ "logging.format", "text" },
 	{ "logging.redact_uuids", "false" },
@@ -461,6 +474,12 @@ static const struct good_case good_cases[] = {
 	{ "report:\n", "  format: table\n" },
 	{ "report:\n  format: json\n", "  format: json\n" },
 	{ "report: {}\nworker: {}\n", "  format: table\n" },
+	{ "replication:\n  max_replica_lag: 0\n", "  max_replica_lag: 0\n" },
+	{ "replication:\n  check_interval: 100ms\n",
+	    "  check_interval: 100ms\n" },
+	{ "replication:\n  max_pause: 0\n", "  max_pause: 0\n" },
+	{ "replication:\n  galera_max_flow_control_percent: 100\n",
+	    "  galera_max_flow_control_percent: 100\n" },
 };
 
 static void
@@ -545,6 +564,8 @@ struct bad_case {
 
 #define INT_PORT "database.port: expected an integer 1..65535"
 #define DB_SYNTAX "YAML syntax: while scanning for the next token found "
+#define REPLICA \
+	"expected host or host:port (port 1..65535; IPv6 as [address]:port)"
 #define SECRETS \
 	"only one of database.password, database.password_file, " \
 	"database.password_env and database.option_file may be set"
@@ -720,6 +741,21 @@ static const struct bad_case bad_cases[] = {
 	    1 },
 	{ "database:\n  host: \"\"\n",
 	    ":2:9: database.host: empty, and no database.socket either", 1 },
+	{ "replication:\n  max_replica_lag: 1500ms\n",
+	    ":2:20: replication.max_replica_lag: MariaDB takes whole seconds "
+	    "here: use s, m or h, not a fraction of a second",
+	    1 },
+	{ "replication:\n  check_interval: 50ms\n",
+	    ":2:19: replication.check_interval: expected a duration 100ms..10m "
+	    "(a whole number and ms, s, m, h or d)",
+	    1 },
+	{ "replication:\n  galera_max_flow_control_percent: 101\n",
+	    ":2:36: replication.galera_max_flow_control_percent: expected an "
+	    "integer 0..100",
+	    1 },
+	{ "replication:\n  replicas: \"db2:3306,db3:x\"\n",
+	    ":2:13: replication.replicas: entry 2 \"db3:x\": " REPLICA, 1 },
+	{ "replication:\n  replicas: \"a,,b:0, ::1\"\n", NULL, 3 },
 };
 
 static void
@@ -759,6 +795,90 @@ test_bad_files(void **state)
 			dump_diag(&diag);
 			fail_msg("bad case %zu \"%s\": no \"%s\"", i, c->text,
 			    c->want);
+		}
+	}
+}
+
+struct replicas_case {
+	const char *list; /* replication.replicas */
+	size_t n;         /* replicas parsed; 0 with bad: refused */
+	bool bad;
+	const char *hosts[3];
+	int64_t ports[3];
+};
+
+static const struct replicas_case replicas_cases[] = {
+	{ "", 0, false, { NULL }, { 0 } },
+	{ "  ", 0, false, { NULL }, { 0 } },
+	{ "db2", 1, false, { "db2" }, { 3306 } },
+	{ "db2:3307", 1, false, { "db2" }, { 3307 } },
+	{ " db2:1 , 10.0.0.3:65535,db4 ", 3, false,
+	    { "db2", "10.0.0.3", "db4" }, { 1, 65535, 3306 } },
+	{ "[::1]:3308,[fe80::1]", 2, false, { "::1", "fe80::1" },
+	    { 3308, 3306 } },
+	{ "db2:", 0, true, { NULL }, { 0 } },
+	{ ":3306", 0, true, { NULL }, { 0 } },
+	{ "db2:0", 0, true, { NULL }, { 0 } },
+	{ "db2:65536", 0, true, { NULL }, { 0 } },
+	{ "db2:+33", 0, true, { NULL }, { 0 } },
+	{ "db2:3306:1", 0, true, { NULL }, { 0 } },
+	{ "::1", 0, true, { NULL }, { 0 } },
+	{ "[::1", 0, true, { NULL }, { 0 } },
+	{ "[::1]x", 0, true, { NULL }, { 0 } },
+	{ "[]:3306", 0, true, { NULL }, { 0 } },
+	{ "db 2:3306", 0, true, { NULL }, { 0 } },
+	{ "db2,", 0, true, { NULL }, { 0 } },
+	{ ",db2", 0, true, { NULL }, { 0 } },
+	{ "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", 0, true, { NULL }, { 0 } },
+};
+
+/* replication.replicas: each entry's host and port, or a refusal. */
+static void
+test_replicas(void **state)
+{
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < sizeof(replicas_cases) / sizeof(replicas_cases[0]);
+	     i++) {
+		const struct replicas_case *c = &replicas_cases[i];
+		struct pj_config cfg;
+		struct pj_cfg_diag diag;
+		struct pj_error err = { 0 };
+		char text[256];
+		const char *path;
+		int rc;
+
+		snprintf(text, sizeof(text),
+		    "replication:\n  replicas: \"%s\"\n", c->list);
+		path = write_text("replicas.yaml", text, 0600);
+		rc = pj_cfg_load(path, &cfg, &diag, &err);
+		if (c->bad) {
+			if (rc != PJ_ECONFIG || diag.n != 1)
+				fail_msg(
+				    "\"%s\": rc %d, %zu problems, want "
+				    "one",
+				    c->list, rc, diag.n);
+			continue;
+		}
+		if (rc != PJ_OK) {
+			dump_diag(&diag);
+			fail_msg("\"%s\": %s", c->list, err.msg);
+		}
+		if (cfg.replication.n_replicas != c->n)
+			fail_msg("\"%s\": %zu replicas, want %zu", c->list,
+			    cfg.replication.n_replicas, c->n);
+		for (j = 0; j < c->n; j++) {
+			const struct pj_replica_addr *r =
+			    &cfg.replication.replica[j];
+
+			if (strcmp(r->host, c->hosts[j]) != 0 ||
+			    r->port != c->ports[j])
+				fail_msg(
+				    "\"%s\": replica %zu is %s port %lld, "
+				    "want %s port %lld",
+				    c->list, j, r->host, (long long)r->port,
+				    c->hosts[j], (long long)c->ports[j]);
 		}
 	}
 }
@@ -1249,6 +1369,7 @@ main(void)
 		cmocka_unit_test(test_good_fixture),
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_string_length),
+		cmocka_unit_test(test_replicas),
 		cmocka_unit_test(test_many_problems),
 		cmocka_unit_test(test_error_cap),
 		cmocka_unit_test(test_unusable_files),
