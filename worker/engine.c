@@ -12,15 +12,23 @@
 #include "common/time.h"
 #include "worker/archive.h"
 #include "worker/pass.h"
+#include "worker/throttle.h"
 
 /* Why a pass loop ended early; the report's stopped_by. */
-enum stop_reason { RUN_ON, STOP_MAX_ROWS, STOP_MAX_RUNTIME, STOP_SIGNAL };
+enum stop_reason {
+	RUN_ON,
+	STOP_MAX_ROWS,
+	STOP_MAX_RUNTIME,
+	STOP_SIGNAL,
+	STOP_REPLICATION, /* paused longer than replication.max_pause */
+};
 
 static const char *const stop_names[] = {
 	[RUN_ON] = NULL,
 	[STOP_MAX_ROWS] = "max_rows",
 	[STOP_MAX_RUNTIME] = "max_runtime",
 	[STOP_SIGNAL] = "signal",
+	[STOP_REPLICATION] = "replication",
 };
 
 struct engine {
@@ -32,6 +40,7 @@ struct engine {
 	enum stop_reason stop;
 	struct pj_batch batch;
 	size_t batch_limit; /* current batch size, adapted by pace() */
+	struct pj_throttle *throttle; /* runs that may write; else NULL */
 };
 
 static bool
@@ -91,6 +100,10 @@ reconnect(struct engine *e, struct pj_error *err)
 	for (attempt = 0;; attempt++) {
 		pj_error_clear(err);
 		rc = pj_db_reconnect(e->ctx.db, err);
+		/* A Galera node that is not synced fails like a lost link. */
+		if (rc == PJ_OK && e->throttle != NULL)
+			rc =
+			    pj_throttle_check_node(e->throttle, e->ctx.db, err);
 		if (rc != PJ_ECONN || pj_time_mono_ms() >= deadline ||
 		    (e->opts->stop != NULL && *e->opts->stop))
 			break;
@@ -118,6 +131,38 @@ prepare_retry(
 	if (rc == PJ_ECONN)
 		return reconnect(e, err);
 	return PJ_OK;
+}
+
+/* Before a repair batch: waits while replication asks for it. */
+static int
+wait_replication(struct engine *e, struct pj_error *err)
+{
+	static const enum stop_reason stops[] = {
+		[PJ_THROTTLE_GO] = RUN_ON,
+		[PJ_THROTTLE_STOPPED] = STOP_SIGNAL,
+		[PJ_THROTTLE_DEADLINE] = STOP_MAX_RUNTIME,
+		[PJ_THROTTLE_GAVE_UP] = STOP_REPLICATION,
+	};
+	const struct pj_worker_config *w = &e->ctx.cfg->worker;
+	int64_t deadline =
+	    w->max_runtime_ms > 0 ? e->started_ms + w->max_runtime_ms : 0;
+	enum pj_throttle_verdict verdict = PJ_THROTTLE_GO;
+	int rc;
+
+	if (e->throttle == NULL)
+		return PJ_OK;
+	rc = pj_throttle_wait(
+	    e->throttle, e->ctx.db, e->opts->stop, deadline, &verdict, err);
+	if (rc == PJ_ECONN) {
+		pj_log_warn("throttle_reconnect", "%s", err->msg);
+		rc = reconnect(e, err);
+		if (rc == PJ_OK)
+			rc = pj_throttle_wait(e->throttle, e->ctx.db,
+			    e->opts->stop, deadline, &verdict, err);
+	}
+	if (rc == PJ_OK)
+		e->stop = stops[verdict];
+	return rc;
 }
 
 /* Adaptive pacing: halve the batch after a slow transaction, grow it back
@@ -265,6 +310,11 @@ run_pass(struct engine *e, const struct pj_pass *pass,
 		e->stop = check_limits(e);
 		if (e->stop != RUN_ON)
 			break;
+		if (repairing) {
+			rc = wait_replication(e, err);
+			if (rc || e->stop != RUN_ON)
+				break;
+		}
 		rc = find_with_retry(
 		    e, pass, have_after ? &after : NULL, pr, err);
 		if (rc || e->batch.n == 0)
@@ -312,7 +362,8 @@ run_pass(struct engine *e, const struct pj_pass *pass,
 	}
 	/* A limit stopped the repair: say how much damage is left. */
 	if (rc == PJ_OK &&
-	    (e->stop == STOP_MAX_ROWS || e->stop == STOP_MAX_RUNTIME))
+	    (e->stop == STOP_MAX_ROWS || e->stop == STOP_MAX_RUNTIME ||
+	        e->stop == STOP_REPLICATION))
 		rc = count_rest(e, pass, &after, have_after, pr, err);
 	return rc;
 }
@@ -343,6 +394,13 @@ pj_engine_run(struct pj_db *db, const struct pj_config *cfg,
 	if (e.batch.keys == NULL)
 		return pj_error_set(
 		    err, PJ_ENOMEM, "batch of %zu keys", e.batch.cap);
+	if (!opts->dry_run) {
+		rc = pj_throttle_open(cfg, &e.throttle, err);
+		if (rc) {
+			free(e.batch.keys);
+			return rc;
+		}
+	}
 	report->dry_run = opts->dry_run;
 	report->command = opts->command;
 	for (pp = pj_passes; *pp != NULL; pp++) {
@@ -385,6 +443,7 @@ pj_engine_run(struct pj_db *db, const struct pj_config *cfg,
 		    pr->remaining, pr->batches, pr->retries, pr->seconds);
 	}
 	report->stopped_by = stop_names[e.stop];
+	pj_throttle_close(e.throttle);
 	free(e.batch.keys);
 	return rc;
 }
