@@ -148,4 +148,15 @@ pj_grants_print(const struct pj_config *cfg, FILE *out)
 	for (i = 0; restore_grants[i].table != NULL; i++)
 		put_grant(
 		    out, cfg, restore_grants[i].privs, restore_grants[i].table);
+	if (cfg->replication.n_replicas == 0)
+		return;
+	/* SHOW ALL SLAVES STATUS (worker/throttle.c) needs this global
+	 * privilege, on the replicas only, and it reads no table data. */
+	fputs(
+	    "-- On each replica in replication.replicas (MariaDB 10.5 and "
+	    "later;\n-- REPLICATION CLIENT before), to read its lag:\n",
+	    out);
+	fputs("GRANT SLAVE MONITOR ON *.* TO ", out);
+	put_quoted(out, cfg->db.user, '\'');
+	fputs("@'%';\n", out);
 }

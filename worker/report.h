@@ -35,8 +35,9 @@ struct pj_run_report {
 	char started_at[32]; /* ISO 8601, UTC */
 	double seconds;
 	int exit_code;
-	const char *stopped_by; /* NULL, "max_rows", "max_runtime", "signal" */
-	char error[256];        /* a failure that ended the run, or "" */
+	/* NULL, "max_rows", "max_runtime", "signal", "replication" */
+	const char *stopped_by;
+	char error[256]; /* a failure that ended the run, or "" */
 	size_t n_passes;
 	struct pj_pass_report passes[PJ_MAX_PASSES];
 };

@@ -88,8 +88,11 @@ pj_throttle_open(
 		struct replica *r = &t->replica[i];
 
 		r->addr = cfg->replication.replica[i];
-		snprintf(r->name, sizeof(r->name), "%s:%lld", r->addr.host,
-		    (long long)r->addr.port);
+		/* From the config, not r->addr: GCC's -Wrestrict cannot tell
+		 * two members of *t apart. */
+		snprintf(r->name, sizeof(r->name), "%s:%lld",
+		    cfg->replication.replica[i].host,
+		    (long long)cfg->replication.replica[i].port);
 	}
 	*out = t;
 	return PJ_OK;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SQL is never built from data (STYLE.md section 5). In the .c and .h files
 # of worker/ common/ config/:
-#   - every pj_stmt_prepare, pj_db_exec, mysql_stmt_prepare,
+#   - every pj_stmt_prepare, pj_db_exec, pj_db_show_column,
+#     mysql_stmt_prepare,
 #     mysql_real_query and mysql_query call passes as its SQL text string
 #     literals or an SQL_ constant defined in the same file as
 #     `static const char SQL_...[] =` (inside common/db.c, the wrappers
@@ -76,7 +77,7 @@ sub one_line {
 	return length($t) > 70 ? substr($t, 0, 67) . "..." : $t;
 }
 
-my $prepare = qr/\b(pj_stmt_prepare|pj_db_exec|mysql_stmt_prepare|mysql_real_query|mysql_query)\s*\(/;
+my $prepare = qr/\b(pj_stmt_prepare|pj_db_exec|pj_db_show_column|mysql_stmt_prepare|mysql_real_query|mysql_query)\s*\(/;
 my $builder = qr/\b(\w*printf|str\w*cat|str\w*cpy|pj_strlcpy|memcpy|memmove)\s*\(/;
 my $keyword = qr/\b(?:SELECT|INSERT|UPDATE|DELETE)\s/;
 
