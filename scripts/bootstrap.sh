@@ -10,6 +10,12 @@ packages=(
 	libmariadb-dev libyaml-dev uuid-dev libcmocka-dev
 	mariadb-server mariadb-client
 	clang clang-format cppcheck
+	# Galera provider and state transfer (test_throttle's one-node cluster)
+	galera-4 rsync
+	# systemd-analyze verify of the units; man and groff lint the man page
+	systemd man-db groff-base
+	# clang-tidy, valgrind memcheck, and the libFuzzer runtime
+	clang-tidy valgrind libclang-rt-14-dev
 )
 
 missing=()
