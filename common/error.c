@@ -35,6 +35,10 @@ flatten(char *msg)
 	}
 }
 
+static int set_va(struct pj_error *err, enum pj_status code,
+    unsigned int db_errno, const char *sqlstate, const char *fmt, va_list ap)
+    PJ_PRINTF(5, 0);
+
 static int
 set_va(struct pj_error *err, enum pj_status code, unsigned int db_errno,
     const char *sqlstate, const char *fmt, va_list ap)
