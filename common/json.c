@@ -97,6 +97,8 @@ escape_next(const unsigned char *s, char out[ESCAPE_MAX], size_t *used)
 	}
 	if (!utf8_seq(s, &n)) {
 		*used = n;
+		/* out holds bytes counted by the return value, no string */
+		/* NOLINTNEXTLINE(bugprone-not-null-terminated-result) */
 		memcpy(out, "\\ufffd", 6);
 		return 6;
 	}

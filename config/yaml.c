@@ -180,6 +180,9 @@ check_props(struct walker *w, const yaml_event_t *ev)
 
 static void walk_mapping(struct walker *w, size_t depth);
 
+/* NOLINTBEGIN(misc-no-recursion): walk_node and walk_mapping recurse once
+ * per nested mapping, and walk_node stops at PJ_YAML_MAX_DEPTH. */
+
 /* One value node, first event ev, at w->path, named by the key at kmark. */
 static void
 walk_node(struct walker *w, const yaml_event_t *ev, const yaml_mark_t *kmark,
@@ -326,6 +329,7 @@ walk_mapping(struct walker *w, size_t depth)
 	}
 	free(seen);
 }
+/* NOLINTEND(misc-no-recursion) */
 
 /* The root node: a mapping, or an empty (null) document. */
 static void
