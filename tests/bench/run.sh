@@ -166,8 +166,9 @@ seed_db() { # DB ROWS
 
 config_for() { # DB -> path of a config for it
 	local f=$work/$1.yaml
-	printf 'database:\n  socket: "%s"\n  name: "%s"\n  user: root\n' \
-	    "$sock" "$1" >"$f"
+	# A private run directory: the host's run lock is not ours to take.
+	printf 'database:\n  socket: "%s"\n  name: "%s"\n  user: root\nworker:\n  lock:\n    run_dir: "%s"\n' \
+	    "$sock" "$1" "$work/run" >"$f"
 	chmod 600 "$f"
 	echo "$f"
 }
@@ -365,7 +366,7 @@ if ((interference > 0)); then
 	writer_pid=""
 	read -r a_tps a_p50 a_p99 a_max a_com a_con a_err a_s < <(writer_stats "$work/alone")
 	read -r d_tps d_p50 d_p99 d_max d_com d_con d_err d_s < <(writer_stats "$work/during")
-	read -r ip50 ip99 ipmax _ _ inb < <(batch_stats "$work/irepair.err")
+	read -r _ ip99 ipmax _ _ _ < <(batch_stats "$work/irepair.err")
 	interference_out+=(
 	    "$(printf '%-26s %10s %10s' "" "alone" "repairing")"
 	    "$(printf '%-26s %10s %10s' "window (s)" "$a_s" "$d_s")"
