@@ -82,28 +82,28 @@ _Static_assert(
 
 #define INT(p, f, d, lo, hi) \
 	{ \
-		.path = p, .type = PJ_CFG_INT, .offset = OFF(f), .def = d, \
-		.min = lo, .max = hi \
+		.path = (p), .type = PJ_CFG_INT, .offset = OFF(f), .def = (d), \
+		.min = (lo), .max = (hi) \
 	}
 #define DUR(p, f, d, lo, hi, secs) \
 	{ \
-		.path = p, .type = PJ_CFG_DURATION, .offset = OFF(f), \
-		.def = d, .min = lo, .max = hi, .whole_seconds = secs \
+		.path = (p), .type = PJ_CFG_DURATION, .offset = OFF(f), \
+		.def = (d), .min = (lo), .max = (hi), .whole_seconds = (secs) \
 	}
 #define STR(p, f, d, lo, sec) \
 	{ \
-		.path = p, .type = PJ_CFG_STRING, .offset = OFF(f), .def = d, \
-		.min = lo, .max = FIELD_SIZE(f) - 1, .secret = sec, \
-		.size = FIELD_SIZE(f) \
+		.path = (p), .type = PJ_CFG_STRING, .offset = OFF(f), \
+		.def = (d), .min = (lo), .max = FIELD_SIZE(f) - 1, \
+		.secret = (sec), .size = FIELD_SIZE(f) \
 	}
 #define BOOL(p, f, d) \
 	{ \
-		.path = p, .type = PJ_CFG_BOOL, .offset = OFF(f), .def = d \
+		.path = (p), .type = PJ_CFG_BOOL, .offset = OFF(f), .def = (d) \
 	}
 #define ENUM(p, f, d, names) \
 	{ \
-		.path = p, .type = PJ_CFG_ENUM, .offset = OFF(f), .def = d, \
-		.choices = names \
+		.path = (p), .type = PJ_CFG_ENUM, .offset = OFF(f), \
+		.def = (d), .choices = (names) \
 	}
 
 /* Every key, in the order pj_cfg_print writes them. A new pass adds its

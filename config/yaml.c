@@ -444,7 +444,8 @@ read_file(
 	buf = NULL;
 out:
 	if (buf != NULL) {
-		pj_wipe(buf, PJ_YAML_MAX_BYTES + 1);
+		/* Only what was read can hold a secret. */
+		pj_wipe(buf, used);
 		free(buf);
 	}
 	close(fd);
@@ -480,8 +481,8 @@ pj_yaml_walk(const char *path,
 	rc = local.code;
 out:
 	if (text != NULL) {
-		/* The file may hold a password. */
-		pj_wipe(text, PJ_YAML_MAX_BYTES + 1);
+		/* The file may hold a password: wipe what was read. */
+		pj_wipe(text, len);
 		free(text);
 	}
 	if (rc)

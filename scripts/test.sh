@@ -22,6 +22,8 @@ cmake -S "$root" -B "$root/build-release" -DCMAKE_BUILD_TYPE=Release \
     -DPJ_BUILD_TESTS=OFF
 cmake --build "$root/build-release" -j2
 
+# The static-analysis lints read this tree's compile_commands.json.
+export PJ_BUILD_DIR=$build
 export PJ_SANDBOX_DIR=$build/sandbox
 export PJ_SANDBOX_PORT=${PJ_TEST_SANDBOX_PORT:-13307}
 stop_sandbox() {

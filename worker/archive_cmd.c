@@ -277,7 +277,7 @@ purge_batch(void *arg, struct pj_error *err)
 
 int
 pj_archive_purge(struct pj_db *db, const struct pj_config *cfg,
-    volatile sig_atomic_t *stop, struct pj_purge_report *r,
+    const volatile sig_atomic_t *stop, struct pj_purge_report *r,
     struct pj_error *err)
 {
 	struct purge x = { db, cfg, r, 0, 0, 0, 0, 0 };

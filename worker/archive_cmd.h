@@ -46,7 +46,7 @@ struct pj_purge_report {
  * it (connection lost past retries, access denied): err says why.
  */
 int pj_archive_purge(struct pj_db *db, const struct pj_config *cfg,
-    volatile sig_atomic_t *stop, struct pj_purge_report *r,
+    const volatile sig_atomic_t *stop, struct pj_purge_report *r,
     struct pj_error *err) PJ_MUSTCHECK;
 
 void pj_purge_report_table(const struct pj_purge_report *r, FILE *out);

@@ -2,6 +2,7 @@
 #include "worker/exitcode.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "common/error.h"
 
@@ -41,4 +42,14 @@ pj_exit_for_run(int status, const struct pj_run_report *r)
 	if (failed)
 		return PJ_EXIT_REPAIRS_FAILED;
 	return remains ? PJ_EXIT_DAMAGE_REMAINS : PJ_EXIT_CLEAN;
+}
+
+int
+pj_exit_after_report(int code)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return code;
+	fputs("placement-janitor: could not write the report to stdout\n",
+	    stderr);
+	return code == PJ_EXIT_CLEAN ? PJ_EXIT_INTERNAL : code;
 }

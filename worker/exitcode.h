@@ -26,4 +26,8 @@ int pj_exit_for_status(int status);
  * failed repairs (2), else damage remaining or an early stop (1), else 0. */
 int pj_exit_for_run(int status, const struct pj_run_report *r);
 
+/* Flushes stdout and returns code, or 70 when the report could not be
+ * written (a closed pipe, a full disk): a lost report is never "clean". */
+int pj_exit_after_report(int code);
+
 #endif

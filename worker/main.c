@@ -166,9 +166,8 @@ restore_command(const struct pj_cli *cli, const struct pj_config *cfg)
 		pj_restore_report_json(r, stdout);
 	else
 		pj_restore_report_table(r, stdout);
-	fflush(stdout);
 	free(r);
-	return code;
+	return pj_exit_after_report(code);
 }
 
 static int
@@ -184,9 +183,8 @@ archive_list_command(const struct pj_cli *cli, const struct pj_config *cfg)
 		rc = pj_archive_list(
 		    db, cli->run_id, cfg->report.format, stdout, &runs, &err);
 	pj_db_close(db);
-	fflush(stdout);
 	if (rc == PJ_OK)
-		return PJ_EXIT_CLEAN;
+		return pj_exit_after_report(PJ_EXIT_CLEAN);
 	fprintf(stderr, "placement-janitor: archive list: %s\n", err.msg);
 	return pj_exit_for_status(rc);
 }
@@ -231,8 +229,7 @@ archive_purge_command(const struct pj_cli *cli, const struct pj_config *cfg)
 		pj_purge_report_json(&r, stdout);
 	else
 		pj_purge_report_table(&r, stdout);
-	fflush(stdout);
-	return r.exit_code;
+	return pj_exit_after_report(r.exit_code);
 }
 
 int

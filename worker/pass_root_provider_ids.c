@@ -203,7 +203,7 @@ walk_up(
 	struct pj_param p;
 	size_t depth, i;
 	bool row = false;
-	int rc = PJ_OK;
+	int rc;
 
 	*found = false;
 	for (depth = 0; depth <= MAX_DEPTH; depth++) {

@@ -121,14 +121,15 @@ run_once(struct runner *r)
 	return rc;
 }
 
-static void
+/* Prints the round's report; returns the exit code, 70 if it was lost. */
+static int
 print_report(const struct runner *r)
 {
 	if (r->cfg->report.format == PJ_REPORT_JSON)
 		pj_report_json(&r->report, stdout);
 	else
 		pj_report_table(&r->report, stdout);
-	fflush(stdout);
+	return pj_exit_after_report(r->report.exit_code);
 }
 
 static void
@@ -209,7 +210,7 @@ pj_run_command(const struct pj_cli *cli, struct pj_config *cfg)
 		rc = run_once(r);
 		code = r->report.exit_code;
 		if (rc != PJ_ELOCKED || cfg->report.format == PJ_REPORT_JSON)
-			print_report(r);
+			code = print_report(r);
 		write_metrics(r);
 		if (cli->command != PJ_CMD_RUN || *stop)
 			break;

@@ -39,7 +39,14 @@ static const char SQL_WSREP_STATUS[] =
     " 'wsrep_flow_control_active')";
 
 /* What the last check of a replica found, to warn once per change. */
-enum replica_state { R_NEW, R_OK, R_LAGGING, R_STOPPED, R_NONE, R_ERROR };
+enum replica_state {
+	REPLICA_NEW,
+	REPLICA_OK,
+	REPLICA_LAGGING,
+	REPLICA_STOPPED,
+	REPLICA_NONE,
+	REPLICA_ERROR
+};
 
 struct replica {
 	char name[PJ_DB_TEXT_MAX + 16]; /* host:port, for logs */
@@ -345,7 +352,8 @@ static void
 note_state(struct replica *r, enum replica_state state, const char *why)
 {
 	if (state != r->state &&
-	    (state == R_STOPPED || state == R_NONE || state == R_ERROR))
+	    (state == REPLICA_STOPPED || state == REPLICA_NONE ||
+	        state == REPLICA_ERROR))
 		pj_log_warn("replica_unusable", "%s", why);
 	r->state = state;
 }
@@ -375,7 +383,7 @@ check_replica(struct pj_throttle *t, struct replica *r, bool *hold, char *why,
 		snprintf(why, size,
 		    "replica=%s lag_s=unknown status=%s error=\"%s\"", r->name,
 		    pj_status_name(rc), e.msg);
-		note_state(r, R_ERROR, why);
+		note_state(r, REPLICA_ERROR, why);
 		return PJ_OK;
 	}
 	pj_log_debug("replica_check",
@@ -384,18 +392,18 @@ check_replica(struct pj_throttle *t, struct replica *r, bool *hold, char *why,
 	if (lag.rows == 0) {
 		snprintf(why, size,
 		    "replica=%s lag_s=NULL reason=not_a_replica", r->name);
-		note_state(r, R_NONE, why);
+		note_state(r, REPLICA_NONE, why);
 	} else if (lag.stopped) {
 		snprintf(why, size,
 		    "replica=%s lag_s=NULL reason=not_replicating", r->name);
-		note_state(r, R_STOPPED, why);
+		note_state(r, REPLICA_STOPPED, why);
 	} else if (lag.worst_s > max_s) {
 		snprintf(why, size, "replica=%s lag_s=%lld max_lag_s=%lld",
 		    r->name, (long long)lag.worst_s, (long long)max_s);
-		note_state(r, R_LAGGING, why);
+		note_state(r, REPLICA_LAGGING, why);
 	} else {
 		*hold = false;
-		note_state(r, R_OK, why);
+		note_state(r, REPLICA_OK, why);
 	}
 	return PJ_OK;
 }
@@ -427,7 +435,7 @@ check(struct pj_throttle *t, struct pj_db *db, bool *hold, char *why,
 /* Sleeps in short steps until until_ms, or an end of the pause. */
 static enum pj_throttle_verdict
 sleep_until(const struct pj_throttle *t, int64_t until_ms,
-    volatile sig_atomic_t *stop, int64_t deadline_ms, int64_t paused_at)
+    const volatile sig_atomic_t *stop, int64_t deadline_ms, int64_t paused_at)
 {
 	int64_t now, step;
 
@@ -456,7 +464,7 @@ static const char *const verdict_names[] = {
 
 int
 pj_throttle_wait(struct pj_throttle *t, struct pj_db *db,
-    volatile sig_atomic_t *stop, int64_t deadline_ms,
+    const volatile sig_atomic_t *stop, int64_t deadline_ms,
     enum pj_throttle_verdict *verdict, struct pj_error *err)
 {
 	char why[PJ_DB_TEXT_MAX + 256];

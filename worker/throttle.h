@@ -60,7 +60,7 @@ int pj_throttle_check_node(
  * check the node, wait again).
  */
 int pj_throttle_wait(struct pj_throttle *t, struct pj_db *db,
-    volatile sig_atomic_t *stop, int64_t deadline_ms,
+    const volatile sig_atomic_t *stop, int64_t deadline_ms,
     enum pj_throttle_verdict *verdict, struct pj_error *err) PJ_MUSTCHECK;
 
 #endif

@@ -21,6 +21,8 @@ static const struct classify_case cases[] = {
 	/* Redo the transaction. */
 	{ 1205, "ER_LOCK_WAIT_TIMEOUT", PJ_ERETRY },
 	{ 1213, "ER_LOCK_DEADLOCK (also Galera certification)", PJ_ERETRY },
+	{ 1467, "ER_AUTOINC_READ_FAILED (an AUTO-INC lock deadlock)",
+	    PJ_ERETRY },
 	{ 1614, "ER_XA_RBDEADLOCK", PJ_ERETRY },
 	{ 2057, "CR_NEW_STMT_METADATA (table altered)", PJ_ERETRY },
 	/* Reconnect, then redo. */
