@@ -18,8 +18,9 @@ cmake -S "$root" -B "$build" -DPJ_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 cmake --build "$build" -j2
 # The optimiser sees more (-Wmaybe-uninitialized, -Wrestrict): the release
 # build must be warning-free too, as scripts/demo.sh and packagers build it.
+# Prefix /usr as a distribution package has it (tests/lint/install.sh).
 cmake -S "$root" -B "$root/build-release" -DCMAKE_BUILD_TYPE=Release \
-    -DPJ_BUILD_TESTS=OFF
+    -DPJ_BUILD_TESTS=OFF -DCMAKE_INSTALL_PREFIX=/usr
 cmake --build "$root/build-release" -j2
 
 # The static-analysis lints read this tree's compile_commands.json.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `cmake --install` puts every file where an operator expects it: run on
-# the release tree scripts/test.sh builds (build-release), into a scratch
-# DESTDIR with prefix /usr.
+# the release tree scripts/test.sh builds (build-release, configured with
+# prefix /usr as a package is, so the config lands in /etc), into a
+# scratch DESTDIR.
 set -euo pipefail
 
 root=$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)
@@ -11,9 +12,13 @@ if [[ ! -f $build/cmake_install.cmake ]]; then
 	[[ ${CI:-} == true ]] && exit 1
 	exit 77
 fi
+if ! grep -qx 'CMAKE_INSTALL_PREFIX:PATH=/usr' "$build/CMakeCache.txt"; then
+	echo "install: $build is not configured with CMAKE_INSTALL_PREFIX=/usr"
+	exit 1
+fi
 dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
-DESTDIR=$dest cmake --install "$build" --prefix /usr >/dev/null
+DESTDIR=$dest cmake --install "$build" >/dev/null
 want=(
 	etc/placement-janitor/placement-janitor.yaml
 	usr/sbin/placement-janitor
