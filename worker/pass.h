@@ -75,6 +75,20 @@ struct pj_pass {
 	void (*describe)(const struct pj_key *key, char *buf, size_t size);
 };
 
+/* Where a find statement puts each key field (0-based), or -1: absent. */
+struct pj_key_columns {
+	int id, id2, text, generation;
+};
+
+/*
+ * For find_batch: executes st (prepared by the pass from its constants)
+ * with n parameters and reads up to b->cap rows into b->keys as cols
+ * says, every other field zeroed; sets b->n. b is untouched on failure.
+ */
+int pj_batch_read(struct pj_stmt *st, const struct pj_param *p, size_t n,
+    const struct pj_key_columns *cols, struct pj_batch *b,
+    struct pj_error *err) PJ_MUSTCHECK;
+
 extern const struct pj_pass pj_pass_incomplete_consumers;
 extern const struct pj_pass pj_pass_orphaned_allocations;
 extern const struct pj_pass pj_pass_orphaned_inventories;

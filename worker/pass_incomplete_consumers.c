@@ -51,10 +51,9 @@ static int
 find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
     struct pj_error *err)
 {
+	static const struct pj_key_columns columns = { -1, -1, 0, -1 };
 	struct pj_param p[2];
 	struct pj_stmt *st = NULL;
-	size_t n = 0;
-	bool row;
 	int rc;
 
 	if (after == NULL) {
@@ -67,18 +66,7 @@ find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
 	}
 	if (rc)
 		goto out;
-	rc = pj_stmt_exec(st, p, after == NULL ? 1 : 2, err);
-	while (rc == PJ_OK && n < b->cap) {
-		rc = pj_stmt_fetch(st, &row, err);
-		if (rc || !row)
-			break;
-		b->keys[n].id = 0;
-		pj_strlcpy(b->keys[n].text, pj_stmt_text(st, 0, NULL),
-		    sizeof(b->keys[n].text));
-		n++;
-	}
-	if (rc == PJ_OK)
-		b->n = n;
+	rc = pj_batch_read(st, p, after == NULL ? 1 : 2, &columns, b, err);
 out:
 	pj_stmt_close(st);
 	return rc;

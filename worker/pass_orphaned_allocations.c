@@ -109,10 +109,10 @@ static int
 find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
     struct pj_error *err)
 {
+	static const struct pj_key_columns columns = { 0, 1, 2, -1 };
 	struct pj_param p[2];
 	struct pj_stmt *st = NULL;
-	size_t n = 0, np = 0;
-	bool row;
+	size_t np = 0;
 	int rc;
 
 	if (after != NULL)
@@ -124,20 +124,7 @@ find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
 		rc = pj_stmt_prepare(ctx->db, SQL_FIND_NEXT, &st, err);
 	if (rc)
 		goto out;
-	rc = pj_stmt_exec(st, p, np, err);
-	while (rc == PJ_OK && n < b->cap) {
-		rc = pj_stmt_fetch(st, &row, err);
-		if (rc || !row)
-			break;
-		memset(&b->keys[n], 0, sizeof(b->keys[n]));
-		b->keys[n].id = pj_stmt_int(st, 0);
-		b->keys[n].id2 = pj_stmt_int(st, 1);
-		pj_strlcpy(b->keys[n].text, pj_stmt_text(st, 2, NULL),
-		    sizeof(b->keys[n].text));
-		n++;
-	}
-	if (rc == PJ_OK)
-		b->n = n;
+	rc = pj_batch_read(st, p, np, &columns, b, err);
 out:
 	pj_stmt_close(st);
 	return rc;

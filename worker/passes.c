@@ -1,7 +1,9 @@
-/* The registry of passes, in the order a run takes them. */
+/* The registry of passes, and the batch reader their find_batch share. */
 #include "worker/pass.h"
 
 #include <string.h>
+
+#include "common/strings.h"
 
 const struct pj_pass *const pj_passes[] = {
 	&pj_pass_incomplete_consumers,
@@ -26,4 +28,38 @@ pj_pass_find(const char *name)
 			return *pp;
 	}
 	return NULL;
+}
+
+int
+pj_batch_read(struct pj_stmt *st, const struct pj_param *p, size_t n,
+    const struct pj_key_columns *cols, struct pj_batch *b, struct pj_error *err)
+{
+	size_t got = 0;
+	bool row;
+	int rc;
+
+	rc = pj_stmt_exec(st, p, n, err);
+	while (rc == PJ_OK && got < b->cap) {
+		struct pj_key *k = &b->keys[got];
+
+		rc = pj_stmt_fetch(st, &row, err);
+		if (rc || !row)
+			break;
+		memset(k, 0, sizeof(*k));
+		if (cols->id >= 0)
+			k->id = pj_stmt_int(st, (unsigned int)cols->id);
+		if (cols->id2 >= 0)
+			k->id2 = pj_stmt_int(st, (unsigned int)cols->id2);
+		if (cols->text >= 0)
+			pj_strlcpy(k->text,
+			    pj_stmt_text(st, (unsigned int)cols->text, NULL),
+			    sizeof(k->text));
+		if (cols->generation >= 0)
+			k->generation =
+			    pj_stmt_int(st, (unsigned int)cols->generation);
+		got++;
+	}
+	if (rc == PJ_OK)
+		b->n = got;
+	return rc;
 }
