@@ -620,3 +620,27 @@ h_cleanup(void)
 		rmdir(run_dir);
 	}
 }
+
+long long
+h_json_field(const char *json, const char *field)
+{
+	char key[64];
+	const char *p;
+
+	snprintf(key, sizeof(key), "\"%s\":", field);
+	p = strstr(json, "\"passes\"");
+	p = p != NULL ? strstr(p, key) : NULL;
+	return p != NULL ? atoll(p + strlen(key)) : -1;
+}
+
+void
+h_reap(pid_t pid)
+{
+	int status = 0;
+
+	if (waitpid(pid, &status, 0) != pid)
+		hfail("waitpid %ld: %s", (long)pid, strerror(errno));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		hfail(
+		    "helper process %ld failed (status %d)", (long)pid, status);
+}

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "common/db.h"
 
@@ -59,6 +60,12 @@ struct h_result {
  * waits for it and captures its output. */
 struct h_result h_run(const char *const *argv, const char *const *env);
 void h_result_free(struct h_result *r);
+
+/* A number field of the first pass in a JSON report, -1 if absent. */
+long long h_json_field(const char *json, const char *field);
+
+/* Waits for a helper process the test forked; fails unless it exited 0. */
+void h_reap(pid_t pid);
 
 /* Removes temporary files the harness made. */
 void h_cleanup(void);

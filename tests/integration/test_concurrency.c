@@ -119,19 +119,6 @@ proc_free(struct proc *p)
 	p->out = p->err = NULL;
 }
 
-/* A number field of the (only) pass in a JSON report; -1 if absent. */
-static long long
-json_field(const char *json, const char *field)
-{
-	char key[64];
-	const char *p;
-
-	snprintf(key, sizeof(key), "\"%s\":", field);
-	p = strstr(json, "\"passes\"");
-	p = p != NULL ? strstr(p, key) : NULL;
-	return p != NULL ? atoll(p + strlen(key)) : -1;
-}
-
 /* key=value from the writer's summary line; fails the test if absent. */
 static long long
 writer_field(const char *line, const char *key)
@@ -257,11 +244,11 @@ concurrency_writer_and_worker(void **state)
 	print_message(
 	    "worker: exit %d repaired=%lld batches=%lld retries=%lld"
 	    " conflicts=%lld failed=%lld\n",
-	    worker.exit_code, json_field(worker.out, "repaired"),
-	    json_field(worker.out, "batches"),
-	    json_field(worker.out, "retries"),
-	    json_field(worker.out, "conflicts"),
-	    json_field(worker.out, "failed"));
+	    worker.exit_code, h_json_field(worker.out, "repaired"),
+	    h_json_field(worker.out, "batches"),
+	    h_json_field(worker.out, "retries"),
+	    h_json_field(worker.out, "conflicts"),
+	    h_json_field(worker.out, "failed"));
 	if (worker.exit_code != 0)
 		fail_msg("worker exited %d: %s", worker.exit_code, worker.err);
 	if (writer.exit_code != 0)
@@ -272,9 +259,9 @@ concurrency_writer_and_worker(void **state)
 	assert_int_equal(writer_field(writer.out, "errors"), 0);
 	committed = writer_field(writer.out, "committed");
 	assert_true(committed > 0);
-	repaired = json_field(worker.out, "repaired");
+	repaired = h_json_field(worker.out, "repaired");
 	assert_true(repaired > 0 && repaired <= INCOMPLETE);
-	assert_int_equal(json_field(worker.out, "failed"), 0);
+	assert_int_equal(h_json_field(worker.out, "failed"), 0);
 	assert_consistent();
 	/* Every consumer with allocations has its row, and only those. */
 	assert_int_equal(h_query_int(DB, "SELECT COUNT(*) FROM consumers"),
@@ -320,20 +307,20 @@ concurrency_two_workers(void **state)
 		print_message(
 		    "worker %zu: exit %d found=%lld repaired=%lld"
 		    " retries=%lld failed=%lld\n",
-		    i, w[i].exit_code, json_field(w[i].out, "found"),
-		    json_field(w[i].out, "repaired"),
-		    json_field(w[i].out, "retries"),
-		    json_field(w[i].out, "failed"));
+		    i, w[i].exit_code, h_json_field(w[i].out, "found"),
+		    h_json_field(w[i].out, "repaired"),
+		    h_json_field(w[i].out, "retries"),
+		    h_json_field(w[i].out, "failed"));
 	}
 	for (i = 0; i < 2; i++) {
 		if (w[i].exit_code != 0)
 			fail_msg("worker %zu exited %d: %s", i, w[i].exit_code,
 			    w[i].err);
-		assert_int_equal(json_field(w[i].out, "failed"), 0);
+		assert_int_equal(h_json_field(w[i].out, "failed"), 0);
 		/* Retried batches log at info; nothing else went wrong. */
 		if (strstr(w[i].err, "level=error") != NULL)
 			fail_msg("worker %zu logged an error: %s", i, w[i].err);
-		repaired += json_field(w[i].out, "repaired");
+		repaired += h_json_field(w[i].out, "repaired");
 	}
 	/* Each missing consumer was made once, by one of the two. */
 	assert_int_equal(repaired, missing);

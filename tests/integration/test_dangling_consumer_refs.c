@@ -51,7 +51,7 @@ static const struct {
 /*
  * Forks a process that runs sql1 and sql2 in one transaction, signals,
  * holds its locks for hold_ms and then commits, as a slow Placement API
- * request would. Returns once the statements ran; reap() the pid.
+ * request would. Returns once the statements ran; h_reap() the pid.
  */
 static pid_t
 hold_and_commit(const char *sql1, const char *sql2, int hold_ms)
@@ -84,28 +84,6 @@ hold_and_commit(const char *sql1, const char *sql2, int hold_ms)
 	assert_int_equal(read(ready[0], &byte, 1), 1);
 	close(ready[0]);
 	return pid;
-}
-
-static void
-reap(pid_t pid)
-{
-	int status = 0;
-
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
-
-/* A number field of the (only) pass in a JSON report; -1 if absent. */
-static long long
-json_field(const char *json, const char *field)
-{
-	char key[64];
-	const char *p;
-
-	snprintf(key, sizeof(key), "\"%s\":", field);
-	p = strstr(json, "\"passes\"");
-	p = p != NULL ? strstr(p, key) : NULL;
-	return p != NULL ? atoll(p + strlen(key)) : -1;
 }
 
 /* Runs the pass alone, with a JSON report, and up to four more words. */
@@ -224,10 +202,11 @@ dangling_consumer_refs_repairs_only_damage(void **state)
 		if (r.exit_code != 0)
 			fail_msg("batch %s: exit %d: %s", batches[i],
 			    r.exit_code, r.err);
-		assert_int_equal(json_field(r.out, "found"), MIXED_DAMAGED);
-		assert_int_equal(json_field(r.out, "repaired"), MIXED_DAMAGED);
-		assert_int_equal(json_field(r.out, "failed"), 0);
-		assert_int_equal(json_field(r.out, "remaining"), 0);
+		assert_int_equal(h_json_field(r.out, "found"), MIXED_DAMAGED);
+		assert_int_equal(
+		    h_json_field(r.out, "repaired"), MIXED_DAMAGED);
+		assert_int_equal(h_json_field(r.out, "failed"), 0);
+		assert_int_equal(h_json_field(r.out, "remaining"), 0);
 		h_result_free(&r);
 		check_mixed_repaired(batches[i]);
 		alloc_after = h_query(DB, ALLOCATIONS_SUM);
@@ -251,14 +230,14 @@ dangling_consumer_refs_dry_run_changes_nothing(void **state)
 	before = h_checksum(DB);
 	r = janitor(cfg, "check", NULL, NULL, NULL);
 	assert_int_equal(r.exit_code, 1);
-	assert_int_equal(json_field(r.out, "found"), MIXED_DAMAGED);
-	assert_int_equal(json_field(r.out, "remaining"), MIXED_DAMAGED);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), MIXED_DAMAGED);
+	assert_int_equal(h_json_field(r.out, "remaining"), MIXED_DAMAGED);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	r = janitor(cfg, "--dry-run", "--batch-size", "2", "repair");
 	assert_int_equal(r.exit_code, 1);
-	assert_int_equal(json_field(r.out, "found"), MIXED_DAMAGED);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), MIXED_DAMAGED);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -283,8 +262,8 @@ dangling_consumer_refs_second_run_changes_nothing(void **state)
 	before = h_checksum(DB);
 	r = janitor(cfg, "repair", NULL, NULL, NULL);
 	assert_int_equal(r.exit_code, 0);
-	assert_int_equal(json_field(r.out, "found"), 0);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), 0);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -312,7 +291,7 @@ dangling_consumer_refs_sentinels_created_once(void **state)
 	    " FROM seq_1_to_40;");
 	r = janitor(cfg, "--batch-size", "3", "repair", NULL);
 	assert_int_equal(r.exit_code, 0);
-	assert_int_equal(json_field(r.out, "repaired"), MIXED_DAMAGED + 40);
+	assert_int_equal(h_json_field(r.out, "repaired"), MIXED_DAMAGED + 40);
 	h_result_free(&r);
 	assert_int_equal(sentinel_count(), 101);
 	check_archive(MIXED_DAMAGED + 40);
@@ -341,8 +320,8 @@ dangling_consumer_refs_sentinels_created_once(void **state)
 	r = janitor(cfg, "repair", NULL, NULL, NULL);
 	if (r.exit_code != 0)
 		fail_msg("exit %d: %s", r.exit_code, r.err);
-	assert_int_equal(json_field(r.out, "found"), MIXED_DAMAGED + 1);
-	assert_int_equal(json_field(r.out, "repaired"), MIXED_DAMAGED);
+	assert_int_equal(h_json_field(r.out, "found"), MIXED_DAMAGED + 1);
+	assert_int_equal(h_json_field(r.out, "repaired"), MIXED_DAMAGED);
 	h_result_free(&r);
 	assert_int_equal(h_query_int(DB,
 	                     "SELECT COUNT(*) FROM consumers c WHERE c.id = 10"
@@ -365,7 +344,7 @@ dangling_consumer_refs_archive_off(void **state)
 	r = janitor(cfg, "repair", NULL, NULL, NULL);
 	if (r.exit_code != 0)
 		fail_msg("exit %d: %s", r.exit_code, r.err);
-	assert_int_equal(json_field(r.out, "repaired"), MIXED_DAMAGED);
+	assert_int_equal(h_json_field(r.out, "repaired"), MIXED_DAMAGED);
 	h_result_free(&r);
 	assert_int_equal(
 	    h_query_int(DB, "SELECT COUNT(*) FROM placement_janitor_archive"),
@@ -432,12 +411,12 @@ dangling_consumer_refs_generation_bumped_meanwhile(void **state)
 	    " updated_at = '2000-01-03' WHERE id = 1",
 	    1500);
 	r = janitor(cfg, "repair", NULL, NULL, NULL);
-	reap(holder);
+	h_reap(holder);
 	if (r.exit_code != 0)
 		fail_msg("exit %d: %s", r.exit_code, r.err);
 	/* The lock, not the generation guard, kept it right. */
-	assert_int_equal(json_field(r.out, "conflicts"), 0);
-	assert_int_equal(json_field(r.out, "repaired"), MIXED_DAMAGED);
+	assert_int_equal(h_json_field(r.out, "conflicts"), 0);
+	assert_int_equal(h_json_field(r.out, "repaired"), MIXED_DAMAGED);
 	h_result_free(&r);
 	assert_int_equal(
 	    h_query_int(DB,
@@ -470,8 +449,8 @@ dangling_consumer_refs_report_mode(void **state)
 	before = h_checksum(DB);
 	r = janitor(cfg, "repair", NULL, NULL, NULL);
 	assert_int_equal(r.exit_code, 1);
-	assert_int_equal(json_field(r.out, "found"), MIXED_DAMAGED);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), MIXED_DAMAGED);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);

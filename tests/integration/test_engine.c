@@ -22,18 +22,6 @@ static const char SQL_HOLD[] =
     "SELECT COUNT(*) FROM allocations WHERE consumer_id LIKE 'gone-%'"
     " FOR UPDATE";
 
-static long long
-json_field(const char *json, const char *field)
-{
-	char key[64];
-	const char *p;
-
-	snprintf(key, sizeof(key), "\"%s\":", field);
-	p = strstr(json, "\"passes\"");
-	p = p != NULL ? strstr(p, key) : NULL;
-	return p != NULL ? atoll(p + strlen(key)) : -1;
-}
-
 static void
 seed(int incomplete)
 {
@@ -83,15 +71,6 @@ hold_lock(int hold_ms)
 	return pid;
 }
 
-static void
-reap(pid_t pid)
-{
-	int status = 0;
-
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
-
 static struct h_result
 janitor(const char *config, const char *const *args)
 {
@@ -119,11 +98,11 @@ engine_lock_wait_is_retried(void **state)
 	seed(5);
 	holder = hold_lock(2500);
 	r = janitor(cfg, args);
-	reap(holder);
+	h_reap(holder);
 	if (r.exit_code != 0)
 		fail_msg("exit %d: %s", r.exit_code, r.err);
-	assert_true(json_field(r.out, "retries") >= 1);
-	assert_int_equal(json_field(r.out, "repaired"), 5);
+	assert_true(h_json_field(r.out, "retries") >= 1);
+	assert_int_equal(h_json_field(r.out, "repaired"), 5);
 	assert_non_null(strstr(r.err, "event=batch_retry"));
 	h_result_free(&r);
 	free(cfg);
@@ -146,16 +125,16 @@ engine_lock_held_too_long_fails_batch(void **state)
 	holder = hold_lock(5000);
 	r = janitor(cfg, args);
 	assert_int_equal(r.exit_code, 2);
-	assert_int_equal(json_field(r.out, "failed"), 5);
-	assert_int_equal(json_field(r.out, "remaining"), 5);
+	assert_int_equal(h_json_field(r.out, "failed"), 5);
+	assert_int_equal(h_json_field(r.out, "remaining"), 5);
 	assert_non_null(strstr(r.out, "Lock wait timeout"));
 	h_result_free(&r);
 	assert_int_equal(h_query_int(DB, "SELECT COUNT(*) FROM consumers"), 0);
 	assert_int_equal(h_query_int(DB, "SELECT COUNT(*) FROM projects"), 0);
-	reap(holder);
+	h_reap(holder);
 	r = janitor(cfg, args);
 	assert_int_equal(r.exit_code, 0);
-	assert_int_equal(json_field(r.out, "repaired"), 5);
+	assert_int_equal(h_json_field(r.out, "repaired"), 5);
 	h_result_free(&r);
 	free(cfg);
 }
@@ -175,10 +154,10 @@ engine_max_runtime_stops(void **state)
 	r = janitor(cfg, args);
 	assert_int_equal(r.exit_code, 1);
 	assert_non_null(strstr(r.out, "\"stopped_by\":\"max_runtime\""));
-	repaired = json_field(r.out, "repaired");
+	repaired = h_json_field(r.out, "repaired");
 	if (repaired < 1 || repaired > 10)
 		fail_msg("repaired %lld in 500 ms at 100 ms a batch", repaired);
-	assert_int_equal(json_field(r.out, "remaining"), 30 - repaired);
+	assert_int_equal(h_json_field(r.out, "remaining"), 30 - repaired);
 	h_result_free(&r);
 	free(cfg);
 }
@@ -257,9 +236,9 @@ engine_adaptive_pacing_shrinks_batches(void **state)
 	seed(300);
 	r = janitor(cfg, args);
 	assert_int_equal(r.exit_code, 0);
-	assert_int_equal(json_field(r.out, "repaired"), 300);
+	assert_int_equal(h_json_field(r.out, "repaired"), 300);
 	assert_non_null(strstr(r.err, "event=batch_shrink"));
-	assert_true(json_field(r.out, "batches") > 300 / 64 + 1);
+	assert_true(h_json_field(r.out, "batches") > 300 / 64 + 1);
 	h_result_free(&r);
 	free(cfg);
 }
@@ -287,11 +266,11 @@ engine_server_restart_reconnects(void **state)
 		_exit(127);
 	}
 	r = janitor(cfg, args);
-	reap(restarter);
+	h_reap(restarter);
 	if (r.exit_code != 0)
 		fail_msg("exit %d: %s", r.exit_code, r.err);
-	assert_int_equal(json_field(r.out, "repaired"), 600);
-	assert_true(json_field(r.out, "retries") >= 1);
+	assert_int_equal(h_json_field(r.out, "repaired"), 600);
+	assert_true(h_json_field(r.out, "retries") >= 1);
 	assert_non_null(strstr(r.err, "event=reconnected"));
 	h_result_free(&r);
 	assert_int_equal(

@@ -18,19 +18,6 @@ static const char SEED_BASE[] =
     "INSERT INTO resource_providers (id, uuid, name, generation,"
     " root_provider_id) VALUES (1, 'rp-1', 'cn1', 1, 1);";
 
-/* A number field of the (only) pass in a JSON report; -1 if absent. */
-static long long
-json_field(const char *json, const char *field)
-{
-	char key[64];
-	const char *p;
-
-	snprintf(key, sizeof(key), "\"%s\":", field);
-	p = strstr(json, "\"passes\"");
-	p = p != NULL ? strstr(p, key) : NULL;
-	return p != NULL ? atoll(p + strlen(key)) : -1;
-}
-
 static struct h_result
 janitor(const char *config, const char *a1, const char *a2, const char *a3,
     const char *a4, const char *a5, const char *a6)
@@ -98,9 +85,10 @@ check_sizes(size_t healthy, size_t incomplete, const char *batch)
 	if (r.exit_code != 0)
 		fail_msg("repair of %zu exited %d: %s", incomplete, r.exit_code,
 		    r.err);
-	assert_int_equal(json_field(r.out, "found"), (long long)incomplete);
-	assert_int_equal(json_field(r.out, "repaired"), (long long)incomplete);
-	assert_int_equal(json_field(r.out, "remaining"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), (long long)incomplete);
+	assert_int_equal(
+	    h_json_field(r.out, "repaired"), (long long)incomplete);
+	assert_int_equal(h_json_field(r.out, "remaining"), 0);
 	assert_int_equal(incomplete_left(), 0);
 	healthy_after = h_query(DB,
 	    "SELECT CONCAT(COUNT(*), ':', SUM(CRC32(CONCAT_WS(',', id, uuid,"
@@ -148,14 +136,14 @@ incomplete_consumers_dry_run_changes_nothing(void **state)
 	before = h_checksum(DB);
 	r = janitor(cfg, "check", NULL, NULL, NULL, NULL, NULL);
 	assert_int_equal(r.exit_code, 1);
-	assert_int_equal(json_field(r.out, "found"), 40);
-	assert_int_equal(json_field(r.out, "remaining"), 40);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), 40);
+	assert_int_equal(h_json_field(r.out, "remaining"), 40);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	r = janitor(
 	    cfg, "--dry-run", "--batch-size", "9", "repair", NULL, NULL);
 	assert_int_equal(r.exit_code, 1);
-	assert_int_equal(json_field(r.out, "found"), 40);
+	assert_int_equal(h_json_field(r.out, "found"), 40);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -179,8 +167,8 @@ incomplete_consumers_second_run_changes_nothing(void **state)
 	before = h_checksum(DB);
 	r = janitor(cfg, "repair", NULL, NULL, NULL, NULL, NULL);
 	assert_int_equal(r.exit_code, 0);
-	assert_int_equal(json_field(r.out, "found"), 0);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), 0);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -257,8 +245,8 @@ incomplete_consumers_hostile_ids(void **state)
 	if (r.exit_code != 0)
 		fail_msg("exit %d: %s", r.exit_code, r.err);
 	/* 7 distinct missing ids, '' included; the look-alikes are not. */
-	assert_int_equal(json_field(r.out, "found"), 7);
-	assert_int_equal(json_field(r.out, "repaired"), 7);
+	assert_int_equal(h_json_field(r.out, "found"), 7);
+	assert_int_equal(h_json_field(r.out, "repaired"), 7);
 	h_result_free(&r);
 	assert_int_equal(incomplete_left(), 0);
 	assert_int_equal(h_query_int(DB, "SELECT COUNT(*) FROM consumers"), 8);
@@ -287,13 +275,13 @@ incomplete_consumers_max_rows(void **state)
 	    cfg, "--batch-size", "4", "--max-rows", "10", "repair", NULL);
 	assert_int_equal(r.exit_code, 1);
 	assert_non_null(strstr(r.out, "\"stopped_by\":\"max_rows\""));
-	assert_int_equal(json_field(r.out, "repaired"), 12);
-	assert_int_equal(json_field(r.out, "remaining"), 38);
+	assert_int_equal(h_json_field(r.out, "repaired"), 12);
+	assert_int_equal(h_json_field(r.out, "remaining"), 38);
 	assert_int_equal(incomplete_left(), 38);
 	h_result_free(&r);
 	r = janitor(cfg, "repair", NULL, NULL, NULL, NULL, NULL);
 	assert_int_equal(r.exit_code, 0);
-	assert_int_equal(json_field(r.out, "repaired"), 38);
+	assert_int_equal(h_json_field(r.out, "repaired"), 38);
 	h_result_free(&r);
 	free(cfg);
 }
@@ -312,8 +300,8 @@ incomplete_consumers_report_mode(void **state)
 	before = h_checksum(DB);
 	r = janitor(cfg, "repair", NULL, NULL, NULL, NULL, NULL);
 	assert_int_equal(r.exit_code, 1);
-	assert_int_equal(json_field(r.out, "found"), 6);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), 6);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);

@@ -82,19 +82,6 @@ static const char CONSUMERS_ARCHIVED_EXACTLY[] =
     " AND CAST(JSON_VALUE(r.row_data, '$.updated_at') AS DATETIME)"
     " <=> e.updated_at";
 
-/* A number field of the (first) pass in a JSON report; -1 if absent. */
-static long long
-json_field(const char *json, const char *field)
-{
-	char key[64];
-	const char *p;
-
-	snprintf(key, sizeof(key), "\"%s\":", field);
-	p = strstr(json, "\"passes\"");
-	p = p != NULL ? strstr(p, key) : NULL;
-	return p != NULL ? atoll(p + strlen(key)) : -1;
-}
-
 static struct h_result
 janitor(const char *config, const char *a1, const char *a2, const char *a3,
     const char *a4)
@@ -149,8 +136,8 @@ orphaned_allocations_repairs_only_damage(void **state)
 	r = janitor(cfg, "repair", NULL, NULL, NULL);
 	if (r.exit_code != 0)
 		fail_msg("repair exited %d: %s", r.exit_code, r.err);
-	assert_int_equal(json_field(r.out, "found"), ORPHANS);
-	assert_int_equal(json_field(r.out, "repaired"), ORPHANS);
+	assert_int_equal(h_json_field(r.out, "found"), ORPHANS);
+	assert_int_equal(h_json_field(r.out, "repaired"), ORPHANS);
 	assert_null(strstr(r.out, "incomplete_consumers"));
 	h_result_free(&r);
 	/* Exactly the orphans went; the healthy rows are as they were. */
@@ -202,13 +189,13 @@ orphaned_allocations_dry_run_changes_nothing(void **state)
 	before = h_checksum(DB);
 	r = janitor(cfg, "check", NULL, NULL, NULL);
 	assert_int_equal(r.exit_code, 1);
-	assert_int_equal(json_field(r.out, "found"), ORPHANS);
-	assert_int_equal(json_field(r.out, "remaining"), ORPHANS);
+	assert_int_equal(h_json_field(r.out, "found"), ORPHANS);
+	assert_int_equal(h_json_field(r.out, "remaining"), ORPHANS);
 	h_result_free(&r);
 	r = janitor(cfg, "--dry-run", "--batch-size", "2", "repair");
 	assert_int_equal(r.exit_code, 1);
-	assert_int_equal(json_field(r.out, "found"), ORPHANS);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), ORPHANS);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -232,8 +219,8 @@ orphaned_allocations_second_run_changes_nothing(void **state)
 	before = h_checksum(DB);
 	r = janitor(cfg, "repair", NULL, NULL, NULL);
 	assert_int_equal(r.exit_code, 0);
-	assert_int_equal(json_field(r.out, "found"), 0);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), 0);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -256,8 +243,8 @@ orphaned_allocations_reports_by_default(void **state)
 	r = janitor(cfg, "repair", NULL, NULL, NULL);
 	assert_int_equal(r.exit_code, 1);
 	assert_non_null(strstr(r.out, "\"mode\":\"report\""));
-	assert_int_equal(json_field(r.out, "found"), ORPHANS);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), ORPHANS);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -302,9 +289,9 @@ orphaned_allocations_crosses_batches(void **state)
 	r = janitor(cfg, "--batch-size", "3", "repair", NULL);
 	if (r.exit_code != 0)
 		fail_msg("exit %d: %s", r.exit_code, r.err);
-	assert_int_equal(json_field(r.out, "found"), orphans);
-	assert_int_equal(json_field(r.out, "repaired"), orphans);
-	assert_int_equal(json_field(r.out, "batches"), (orphans + 2) / 3);
+	assert_int_equal(h_json_field(r.out, "found"), orphans);
+	assert_int_equal(h_json_field(r.out, "repaired"), orphans);
+	assert_int_equal(h_json_field(r.out, "batches"), (orphans + 2) / 3);
 	h_result_free(&r);
 	assert_int_equal(count(ORPHANS_LEFT), 0);
 	assert_int_equal(count("SELECT COUNT(*) FROM allocations"), 40);
@@ -641,13 +628,13 @@ orphaned_allocations_with_placement_writers(void **state)
 	print_message(
 	    "worker: exit %d repaired=%lld batches=%lld"
 	    " retries=%lld conflicts=%lld failed=%lld\n",
-	    r.exit_code, json_field(r.out, "repaired"),
-	    json_field(r.out, "batches"), json_field(r.out, "retries"),
-	    json_field(r.out, "conflicts"), json_field(r.out, "failed"));
+	    r.exit_code, h_json_field(r.out, "repaired"),
+	    h_json_field(r.out, "batches"), h_json_field(r.out, "retries"),
+	    h_json_field(r.out, "conflicts"), h_json_field(r.out, "failed"));
 	if (r.exit_code != 0)
 		fail_msg("worker exited %d: %s", r.exit_code, r.err);
 	assert_true(overlapped);
-	assert_int_equal(json_field(r.out, "failed"), 0);
+	assert_int_equal(h_json_field(r.out, "failed"), 0);
 	h_result_free(&r);
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(t[i].errors, 0);

@@ -70,19 +70,6 @@ static const char ARCHIVED_EXACTLY[] =
     " AND CAST(JSON_VALUE(r.row_data, '$.updated_at') AS DATETIME)"
     " <=> e.updated_at";
 
-/* A number field of the (first) pass in a JSON report; -1 if absent. */
-static long long
-json_field(const char *json, const char *field)
-{
-	char key[64];
-	const char *p;
-
-	snprintf(key, sizeof(key), "\"%s\":", field);
-	p = strstr(json, "\"passes\"");
-	p = p != NULL ? strstr(p, key) : NULL;
-	return p != NULL ? atoll(p + strlen(key)) : -1;
-}
-
 /* The run's id from a JSON report, into buf. */
 static void
 json_run_id(const char *json, char *buf, size_t size)
@@ -151,9 +138,9 @@ orphaned_consumers_repairs_only_damage(void **state)
 	healthy_before = h_query(DB, CONSUMERS_DIGEST("uuid NOT LIKE 'dmg-%'"));
 	others_before = h_query(DB, OTHERS_DIGEST);
 	r = repair(cfg);
-	assert_int_equal(json_field(r.out, "found"), DAMAGED);
-	assert_int_equal(json_field(r.out, "repaired"), DAMAGED);
-	assert_int_equal(json_field(r.out, "remaining"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), DAMAGED);
+	assert_int_equal(h_json_field(r.out, "repaired"), DAMAGED);
+	assert_int_equal(h_json_field(r.out, "remaining"), 0);
 	/* --pass: no other pass ran (incomplete_consumers would have made
 	 * a consumer for 'dmg-lookalike-x'). */
 	assert_null(strstr(r.out, "incomplete_consumers"));
@@ -197,14 +184,14 @@ orphaned_consumers_dry_run_changes_nothing(void **state)
 	before = h_checksum(DB);
 	r = janitor(cfg, "check", NULL, NULL, NULL, NULL);
 	assert_int_equal(r.exit_code, 1);
-	assert_int_equal(json_field(r.out, "found"), DAMAGED);
-	assert_int_equal(json_field(r.out, "remaining"), DAMAGED);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), DAMAGED);
+	assert_int_equal(h_json_field(r.out, "remaining"), DAMAGED);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	r = janitor(cfg, "--dry-run", "--batch-size", "2", "repair", NULL);
 	assert_int_equal(r.exit_code, 1);
-	assert_int_equal(json_field(r.out, "found"), DAMAGED);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), DAMAGED);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -226,8 +213,8 @@ orphaned_consumers_second_run_changes_nothing(void **state)
 	h_result_free(&r);
 	before = h_checksum(DB);
 	r = repair(cfg);
-	assert_int_equal(json_field(r.out, "found"), 0);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), 0);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -250,8 +237,8 @@ orphaned_consumers_report_mode(void **state)
 	before = h_checksum(DB);
 	r = janitor(cfg, "repair", NULL, NULL, NULL, NULL);
 	assert_int_equal(r.exit_code, 1);
-	assert_int_equal(json_field(r.out, "found"), DAMAGED);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), DAMAGED);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -285,9 +272,9 @@ orphaned_consumers_crosses_batches(void **state)
 	r = janitor(cfg, "--batch-size", "3", "repair", NULL, NULL);
 	if (r.exit_code != 0)
 		fail_msg("exit %d: %s", r.exit_code, r.err);
-	assert_int_equal(json_field(r.out, "found"), 40);
-	assert_int_equal(json_field(r.out, "repaired"), 40);
-	assert_int_equal(json_field(r.out, "batches"), 14);
+	assert_int_equal(h_json_field(r.out, "found"), 40);
+	assert_int_equal(h_json_field(r.out, "repaired"), 40);
+	assert_int_equal(h_json_field(r.out, "batches"), 14);
 	h_result_free(&r);
 	healthy_after = h_query(DB, CONSUMERS_DIGEST("uuid LIKE 'ok-%'"));
 	assert_string_equal(healthy_before, healthy_after);
@@ -336,10 +323,10 @@ orphaned_consumers_min_age_setting(void **state)
 		left = h_query(DB,
 		    "SELECT IFNULL(GROUP_CONCAT(uuid ORDER BY uuid), '')"
 		    " FROM consumers");
-		if (json_field(r.out, "repaired") != cases[i].deleted ||
+		if (h_json_field(r.out, "repaired") != cases[i].deleted ||
 		    strcmp(left, cases[i].left) != 0)
 			fail_msg("min_age %s: repaired %lld, left \"%s\"",
-			    cases[i].min_age, json_field(r.out, "repaired"),
+			    cases[i].min_age, h_json_field(r.out, "repaired"),
 			    left);
 		h_result_free(&r);
 		free(left);
@@ -628,9 +615,9 @@ orphaned_consumers_waits_for_placement_write(void **state)
 		fail_msg("janitor exited %d: %s", r.exit_code, r.err);
 	/* It was a candidate (the write was in flight), and was kept without
 	 * a deadlock or a retry. */
-	assert_int_equal(json_field(r.out, "found"), 1);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
-	assert_int_equal(json_field(r.out, "retries"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), 1);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "retries"), 0);
 	h_result_free(&r);
 	assert_int_equal(count("SELECT generation FROM consumers"
 	                       " WHERE uuid = 'victim'"),
@@ -651,7 +638,7 @@ orphaned_consumers_archive_disabled(void **state)
 	(void)state;
 	seed_fixture();
 	r = repair(cfg);
-	assert_int_equal(json_field(r.out, "repaired"), DAMAGED);
+	assert_int_equal(h_json_field(r.out, "repaired"), DAMAGED);
 	h_result_free(&r);
 	assert_int_equal(
 	    count("SELECT COUNT(*) FROM consumers WHERE uuid LIKE 'dmg-%'"), 0);

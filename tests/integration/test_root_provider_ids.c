@@ -55,7 +55,7 @@ static const struct {
 /*
  * Forks a process that runs sql1 and sql2 in one transaction, signals,
  * holds its locks for hold_ms and then commits, as a slow Placement API
- * request would. Returns once the statements ran; reap() the pid.
+ * request would. Returns once the statements ran; h_reap() the pid.
  */
 static pid_t
 hold_and_commit(const char *sql1, const char *sql2, int hold_ms)
@@ -88,28 +88,6 @@ hold_and_commit(const char *sql1, const char *sql2, int hold_ms)
 	assert_int_equal(read(ready[0], &byte, 1), 1);
 	close(ready[0]);
 	return pid;
-}
-
-static void
-reap(pid_t pid)
-{
-	int status = 0;
-
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
-
-/* A number field of the (only) pass in a JSON report; -1 if absent. */
-static long long
-json_field(const char *json, const char *field)
-{
-	char key[64];
-	const char *p;
-
-	snprintf(key, sizeof(key), "\"%s\":", field);
-	p = strstr(json, "\"passes\"");
-	p = p != NULL ? strstr(p, key) : NULL;
-	return p != NULL ? atoll(p + strlen(key)) : -1;
 }
 
 /* Runs the pass alone, with a JSON report, and up to four more words. */
@@ -236,10 +214,11 @@ root_provider_ids_repairs_only_damage(void **state)
 		if (r.exit_code != 0)
 			fail_msg("batch %s: exit %d: %s", batches[i],
 			    r.exit_code, r.err);
-		assert_int_equal(json_field(r.out, "found"), MIXED_DAMAGED);
-		assert_int_equal(json_field(r.out, "repaired"), MIXED_DAMAGED);
-		assert_int_equal(json_field(r.out, "failed"), 0);
-		assert_int_equal(json_field(r.out, "remaining"), 0);
+		assert_int_equal(h_json_field(r.out, "found"), MIXED_DAMAGED);
+		assert_int_equal(
+		    h_json_field(r.out, "repaired"), MIXED_DAMAGED);
+		assert_int_equal(h_json_field(r.out, "failed"), 0);
+		assert_int_equal(h_json_field(r.out, "remaining"), 0);
 		h_result_free(&r);
 		check_mixed_repaired(batches[i]);
 	}
@@ -258,14 +237,14 @@ root_provider_ids_dry_run_changes_nothing(void **state)
 	before = h_checksum(DB);
 	r = janitor(cfg, "check", NULL, NULL, NULL);
 	assert_int_equal(r.exit_code, 1);
-	assert_int_equal(json_field(r.out, "found"), MIXED_DAMAGED);
-	assert_int_equal(json_field(r.out, "remaining"), MIXED_DAMAGED);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), MIXED_DAMAGED);
+	assert_int_equal(h_json_field(r.out, "remaining"), MIXED_DAMAGED);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	r = janitor(cfg, "--dry-run", "--batch-size", "2", "repair");
 	assert_int_equal(r.exit_code, 1);
-	assert_int_equal(json_field(r.out, "found"), MIXED_DAMAGED);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), MIXED_DAMAGED);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -289,8 +268,8 @@ root_provider_ids_second_run_changes_nothing(void **state)
 	before = h_checksum(DB);
 	r = janitor(cfg, "repair", NULL, NULL, NULL);
 	assert_int_equal(r.exit_code, 0);
-	assert_int_equal(json_field(r.out, "found"), 0);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), 0);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -338,7 +317,7 @@ root_provider_ids_deep_chain(void **state)
 	for (i = 0; i < sizeof(batches) / sizeof(batches[0]); i++) {
 		seed_chain(12);
 		r = janitor(cfg, "--batch-size", batches[i], "repair", NULL);
-		if (r.exit_code != 0 || json_field(r.out, "repaired") != 12)
+		if (r.exit_code != 0 || h_json_field(r.out, "repaired") != 12)
 			fail_msg("batch %s: exit %d: %s %s", batches[i],
 			    r.exit_code, r.out, r.err);
 		h_result_free(&r);
@@ -378,10 +357,10 @@ root_provider_ids_too_deep(void **state)
 	before = rows_sum("id <= 1001 - 66");
 	r = janitor(cfg, "--batch-size", "7", "repair", NULL);
 	assert_int_equal(r.exit_code, 2);
-	assert_int_equal(json_field(r.out, "found"), 70);
-	assert_int_equal(json_field(r.out, "repaired"), 65);
-	assert_int_equal(json_field(r.out, "failed"), 5);
-	assert_int_equal(json_field(r.out, "remaining"), 5);
+	assert_int_equal(h_json_field(r.out, "found"), 70);
+	assert_int_equal(h_json_field(r.out, "repaired"), 65);
+	assert_int_equal(h_json_field(r.out, "failed"), 5);
+	assert_int_equal(h_json_field(r.out, "remaining"), 5);
 	assert_non_null(strstr(r.out, "parent chain deeper than 64"));
 	h_result_free(&r);
 	after = rows_sum("id <= 1001 - 66");
@@ -422,8 +401,8 @@ root_provider_ids_wide_tree(void **state)
 	r = janitor(cfg, "--batch-size", "64", "repair", NULL);
 	if (r.exit_code != 0)
 		fail_msg("exit %d: %s", r.exit_code, r.err);
-	assert_int_equal(json_field(r.out, "found"), 501);
-	assert_int_equal(json_field(r.out, "repaired"), 501);
+	assert_int_equal(h_json_field(r.out, "found"), 501);
+	assert_int_equal(h_json_field(r.out, "repaired"), 501);
 	h_result_free(&r);
 	after = rows_sum("id = 6000 OR parent_provider_id = 6000");
 	assert_string_equal(before, after);
@@ -478,10 +457,10 @@ root_provider_ids_hostile_chains(void **state)
 	before = rows_sum("id <> 3");
 	r = janitor(cfg, "--batch-size", "4", "repair", NULL);
 	assert_int_equal(r.exit_code, 2);
-	assert_int_equal(json_field(r.out, "found"), 10);
-	assert_int_equal(json_field(r.out, "repaired"), 1);
-	assert_int_equal(json_field(r.out, "failed"), 9);
-	assert_int_equal(json_field(r.out, "remaining"), 9);
+	assert_int_equal(h_json_field(r.out, "found"), 10);
+	assert_int_equal(h_json_field(r.out, "repaired"), 1);
+	assert_int_equal(h_json_field(r.out, "failed"), 9);
+	assert_int_equal(h_json_field(r.out, "remaining"), 9);
 	assert_non_null(strstr(r.out,
 	    "\"error\":\"provider 10: parent chain loops at provider 10:"
 	    " not repaired\""));
@@ -502,8 +481,8 @@ root_provider_ids_hostile_chains(void **state)
 	/* Again: the same 9, nothing else; the run still ends. */
 	r = janitor(cfg, "repair", NULL, NULL, NULL);
 	assert_int_equal(r.exit_code, 2);
-	assert_int_equal(json_field(r.out, "found"), 9);
-	assert_int_equal(json_field(r.out, "failed"), 9);
+	assert_int_equal(h_json_field(r.out, "found"), 9);
+	assert_int_equal(h_json_field(r.out, "failed"), 9);
 	h_result_free(&r);
 	free(before);
 	free(after);
@@ -534,13 +513,13 @@ root_provider_ids_ancestor_reparented_meanwhile(void **state)
 	    " generation = generation + 1 WHERE id = 19",
 	    1500);
 	r = janitor(cfg, "repair", NULL, NULL, NULL);
-	reap(holder);
+	h_reap(holder);
 	if (r.exit_code != 0)
 		fail_msg("exit %d: %s", r.exit_code, r.err);
-	assert_int_equal(json_field(r.out, "found"), MIXED_DAMAGED);
+	assert_int_equal(h_json_field(r.out, "found"), MIXED_DAMAGED);
 	/* The lock, not the generation guard, kept it right. */
-	assert_int_equal(json_field(r.out, "conflicts"), 0);
-	assert_int_equal(json_field(r.out, "repaired"), MIXED_DAMAGED - 1);
+	assert_int_equal(h_json_field(r.out, "conflicts"), 0);
+	assert_int_equal(h_json_field(r.out, "repaired"), MIXED_DAMAGED - 1);
 	h_result_free(&r);
 	assert_int_equal(h_query_int(DB,
 	                     "SELECT COUNT(*) FROM resource_providers"
@@ -565,8 +544,8 @@ root_provider_ids_report_mode(void **state)
 	before = h_checksum(DB);
 	r = janitor(cfg, "repair", NULL, NULL, NULL);
 	assert_int_equal(r.exit_code, 1);
-	assert_int_equal(json_field(r.out, "found"), MIXED_DAMAGED);
-	assert_int_equal(json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "found"), MIXED_DAMAGED);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);

@@ -231,18 +231,6 @@ seed(int n)
 	h_sql(DB, sql);
 }
 
-static long long
-json_field(const char *json, const char *field)
-{
-	char key[64];
-	const char *p;
-
-	snprintf(key, sizeof(key), "\"%s\":", field);
-	p = strstr(json, "\"passes\"");
-	p = p != NULL ? strstr(p, key) : NULL;
-	return p != NULL ? atoll(p + strlen(key)) : -1;
-}
-
 static double
 now_s(void)
 {
@@ -305,7 +293,7 @@ throttle_lag_within_limit_repairs(void **state)
 	seed(40);
 	r = janitor(cfg, "repair", "10");
 	expect_exit(&r, 0);
-	assert_int_equal(json_field(r.out, "repaired"), 40);
+	assert_int_equal(h_json_field(r.out, "repaired"), 40);
 	expect_log(&r, "event=replica_check replica=127.0.0.1:", true);
 	expect_log(&r, "event=replication_pause", false);
 	h_result_free(&r);
@@ -346,8 +334,8 @@ throttle_stopped_replica_pauses_then_stops(void **state)
 	t0 = now_s() - t0;
 	expect_exit(&r, 1);
 	assert_non_null(strstr(r.out, "\"stopped_by\":\"replication\""));
-	assert_int_equal(json_field(r.out, "repaired"), 0);
-	assert_int_equal(json_field(r.out, "remaining"), 30);
+	assert_int_equal(h_json_field(r.out, "repaired"), 0);
+	assert_int_equal(h_json_field(r.out, "remaining"), 30);
 	expect_log(&r, "level=warn", true);
 	expect_log(&r, "event=replica_unusable", true);
 	expect_log(&r, "event=replication_pause replica=", true);
@@ -363,7 +351,7 @@ throttle_stopped_replica_pauses_then_stops(void **state)
 	use(&primary);
 	r = janitor(cfg, "repair", "10");
 	expect_exit(&r, 0);
-	assert_int_equal(json_field(r.out, "repaired"), 30);
+	assert_int_equal(h_json_field(r.out, "repaired"), 30);
 	h_result_free(&r);
 	free(cfg);
 }
@@ -395,7 +383,7 @@ throttle_lag_over_limit_waits(void **state)
 	r = janitor(cfg, "repair", "10");
 	t0 = now_s() - t0;
 	expect_exit(&r, 0);
-	assert_int_equal(json_field(r.out, "repaired"), 10);
+	assert_int_equal(h_json_field(r.out, "repaired"), 10);
 	expect_log(&r, "max_lag_s=1", true);
 	expect_log(&r, "event=replication_pause_end outcome=resumed", true);
 	if (t0 < 0.5)
@@ -417,7 +405,7 @@ throttle_unreachable_replica_holds(void **state)
 	r = janitor(cfg, "repair", "10");
 	expect_exit(&r, 1);
 	assert_non_null(strstr(r.out, "\"stopped_by\":\"replication\""));
-	assert_int_equal(json_field(r.out, "remaining"), 5);
+	assert_int_equal(h_json_field(r.out, "remaining"), 5);
 	expect_log(&r, "lag_s=unknown status=connection", true);
 	h_result_free(&r);
 	assert_int_equal(h_query_int(DB, "SELECT COUNT(*) FROM consumers"), 0);
@@ -493,7 +481,7 @@ throttle_plain_server_asks_once(void **state)
 	counters(before);
 	r = janitor(cfg, "repair", "5");
 	expect_exit(&r, 0);
-	assert_true(json_field(r.out, "batches") >= 6);
+	assert_true(h_json_field(r.out, "batches") >= 6);
 	h_result_free(&r);
 	counters(after);
 	assert_int_equal(after[0] - before[0], 0);
@@ -537,7 +525,7 @@ throttle_galera_refuses_unsynced_node(void **state)
 	h_sql(NULL, "SET GLOBAL wsrep_desync = OFF;");
 	r = janitor(cfg, "repair", "5");
 	expect_exit(&r, 0);
-	assert_int_equal(json_field(r.out, "repaired"), 20);
+	assert_int_equal(h_json_field(r.out, "repaired"), 20);
 	expect_log(&r, "event=galera_node state=\"Synced\"", true);
 	expect_log(&r, "event=galera_check", true);
 	expect_log(&r, "event=replication_pause", false);
