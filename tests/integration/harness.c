@@ -644,3 +644,36 @@ h_reap(pid_t pid)
 		hfail(
 		    "helper process %ld failed (status %d)", (long)pid, status);
 }
+
+long long
+h_pass_field(const char *pass, const char *json, const char *field)
+{
+	char name[96], key[64];
+	const char *p;
+
+	snprintf(name, sizeof(name), "\"name\":\"%s\"", pass);
+	snprintf(key, sizeof(key), "\"%s\":", field);
+	p = strstr(json, name);
+	p = p != NULL ? strstr(p, key) : NULL;
+	return p != NULL ? atoll(p + strlen(key)) : -1;
+}
+
+struct h_result
+h_run_json(const char *config, const char *const *args)
+{
+	const char *argv[16] = { "--config", config, "--format", "json" };
+	size_t n = 4;
+
+	while (*args != NULL && n < 15)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	return h_run(argv, NULL);
+}
+
+void
+h_expect_exit(const struct h_result *r, int code, const char *what)
+{
+	if (r->exit_code != code)
+		fail_msg("%s: exit %d, expected %d\nstdout: %s\nstderr: %s",
+		    what, r->exit_code, code, r->out, r->err);
+}

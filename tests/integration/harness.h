@@ -64,6 +64,15 @@ void h_result_free(struct h_result *r);
 /* A number field of the first pass in a JSON report, -1 if absent. */
 long long h_json_field(const char *json, const char *field);
 
+/* A number field of the named pass in a JSON report, -1 if absent. */
+long long h_pass_field(const char *pass, const char *json, const char *field);
+
+/* h_run with "--config config --format json" before args (NULL-ended). */
+struct h_result h_run_json(const char *config, const char *const *args);
+
+/* Fails the test, with both outputs, unless r exited with code. */
+void h_expect_exit(const struct h_result *r, int code, const char *what);
+
 /* Waits for a helper process the test forked; fails unless it exited 0. */
 void h_reap(pid_t pid);
 

@@ -22,38 +22,6 @@ static const char NOT_SYNCED[] =
     "standard resource classes not synced (the "
     "Placement API syncs them when it starts)";
 
-static long long
-pass_field(const char *json, const char *field)
-{
-	char key[64];
-	const char *p;
-
-	p = strstr(json, "\"name\":\"" PASS "\"");
-	snprintf(key, sizeof(key), "\"%s\":", field);
-	p = p != NULL ? strstr(p, key) : NULL;
-	return p != NULL ? atoll(p + strlen(key)) : -1;
-}
-
-static struct h_result
-janitor(const char *config, const char *const *args)
-{
-	const char *argv[16] = { "--config", config, "--format", "json" };
-	size_t n = 4;
-
-	while (*args != NULL && n < 15)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	return h_run(argv, NULL);
-}
-
-static void
-expect_exit(const struct h_result *r, int code, const char *what)
-{
-	if (r->exit_code != code)
-		fail_msg("%s: exit %d, expected %d\nstdout: %s\nstderr: %s",
-		    what, r->exit_code, code, r->out, r->err);
-}
-
 /* The fixture, plus n allocations of custom class 10005 (ids from 1000)
  * and n inventories of standard class 7 (providers 100 + k). */
 static void
@@ -133,10 +101,10 @@ dangling_resource_classes_reports_each_row(void **state)
 
 	(void)state;
 	seed(0);
-	r = janitor(cfg, args);
-	expect_exit(&r, 1, "check");
-	assert_int_equal(pass_field(r.out, "found"), FIXTURE_ROWS);
-	assert_int_equal(pass_field(r.out, "remaining"), FIXTURE_ROWS);
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 1, "check");
+	assert_int_equal(h_pass_field(PASS, r.out, "found"), FIXTURE_ROWS);
+	assert_int_equal(h_pass_field(PASS, r.out, "remaining"), FIXTURE_ROWS);
 	for (i = 0; i < sizeof(present) / sizeof(present[0]); i++) {
 		if (strstr(r.err, present[i]) == NULL)
 			fail_msg("no '%s' in:\n%s", present[i], r.err);
@@ -177,11 +145,11 @@ dangling_resource_classes_dry_run_changes_nothing(void **state)
 		for (k = 0; commands[i][k] != NULL; k++)
 			args[n++] = commands[i][k];
 		args[n] = NULL;
-		r = janitor(cfg, args);
-		expect_exit(&r, 1, commands[i][0]);
-		if (pass_field(r.out, "found") != FIXTURE_ROWS ||
-		    pass_field(r.out, "repaired") != 0 ||
-		    pass_field(r.out, "remaining") != FIXTURE_ROWS)
+		r = h_run_json(cfg, args);
+		h_expect_exit(&r, 1, commands[i][0]);
+		if (h_pass_field(PASS, r.out, "found") != FIXTURE_ROWS ||
+		    h_pass_field(PASS, r.out, "repaired") != 0 ||
+		    h_pass_field(PASS, r.out, "remaining") != FIXTURE_ROWS)
 			fail_msg("%s: %s", commands[i][0], r.out);
 		h_result_free(&r);
 		after = h_checksum(DB);
@@ -204,14 +172,14 @@ dangling_resource_classes_second_run_changes_nothing(void **state)
 
 	(void)state;
 	seed(0);
-	r = janitor(cfg, args);
-	expect_exit(&r, 1, "first run");
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 1, "first run");
 	h_result_free(&r);
 	before = h_checksum(DB);
-	r = janitor(cfg, args);
-	expect_exit(&r, 1, "second run");
-	assert_int_equal(pass_field(r.out, "found"), FIXTURE_ROWS);
-	assert_int_equal(pass_field(r.out, "repaired"), 0);
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 1, "second run");
+	assert_int_equal(h_pass_field(PASS, r.out, "found"), FIXTURE_ROWS);
+	assert_int_equal(h_pass_field(PASS, r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -244,9 +212,9 @@ dangling_resource_classes_crosses_batches(void **state)
 		long long rows = FIXTURE_ROWS + 2 * cases[i].bulk;
 
 		seed(cases[i].bulk);
-		r = janitor(cfg, args);
-		expect_exit(&r, 1, cases[i].batch);
-		if (pass_field(r.out, "found") != rows ||
+		r = h_run_json(cfg, args);
+		h_expect_exit(&r, 1, cases[i].batch);
+		if (h_pass_field(PASS, r.out, "found") != rows ||
 		    (long long)count_of(r.err, "event=found") != rows ||
 		    (long long)count_of(r.err, "table=inventories id=1040 ") !=
 		        (cases[i].bulk == 40) ||
@@ -270,11 +238,11 @@ dangling_resource_classes_modes(void **state)
 
 	(void)state;
 	seed(0);
-	r = janitor(repair, args);
-	expect_exit(&r, 78, "mode: repair");
+	r = h_run_json(repair, args);
+	h_expect_exit(&r, 78, "mode: repair");
 	assert_non_null(strstr(r.err, "passes." PASS ".mode"));
 	h_result_free(&r);
-	r = janitor(off, args);
+	r = h_run_json(off, args);
 	assert_null(strstr(r.out, "\"name\":\"" PASS "\""));
 	h_result_free(&r);
 	free(repair);

@@ -51,40 +51,6 @@ static const char SQL_HOLD_PROVIDER[] =
     "INSERT INTO resource_providers (id, uuid, name, generation,"
     " root_provider_id) VALUES (7, 'rp-7', 'cn7', 0, 7)";
 
-/* A number field of this pass's entry in a JSON report; -1 if absent. */
-static long long
-pass_field(const char *json, const char *field)
-{
-	char key[64];
-	const char *p;
-
-	p = strstr(json, "\"name\":\"" PASS "\"");
-	snprintf(key, sizeof(key), "\"%s\":", field);
-	p = p != NULL ? strstr(p, key) : NULL;
-	return p != NULL ? atoll(p + strlen(key)) : -1;
-}
-
-/* Runs the worker with --format json and args (NULL-terminated). */
-static struct h_result
-janitor(const char *config, const char *const *args)
-{
-	const char *argv[16] = { "--config", config, "--format", "json" };
-	size_t n = 4;
-
-	while (*args != NULL && n < 15)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	return h_run(argv, NULL);
-}
-
-static void
-expect_exit(const struct h_result *r, int code, const char *what)
-{
-	if (r->exit_code != code)
-		fail_msg("%s: exit %d, expected %d\nstdout: %s\nstderr: %s",
-		    what, r->exit_code, code, r->out, r->err);
-}
-
 static void
 seed(void)
 {
@@ -133,11 +99,12 @@ orphaned_inventories_repairs_only_damage(void **state)
 	h_sql(DB, "CREATE TABLE t_before SELECT * FROM inventories");
 	healthy_before = h_query(DB, SQL_HEALTHY_SUM);
 	rp_before = h_query(DB, SQL_PROVIDERS_SUM);
-	r = janitor(cfg, args);
-	expect_exit(&r, 0, "repair");
-	assert_int_equal(pass_field(r.out, "found"), FIXTURE_ORPHANS);
-	assert_int_equal(pass_field(r.out, "repaired"), FIXTURE_ORPHANS);
-	assert_int_equal(pass_field(r.out, "remaining"), 0);
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 0, "repair");
+	assert_int_equal(h_pass_field(PASS, r.out, "found"), FIXTURE_ORPHANS);
+	assert_int_equal(
+	    h_pass_field(PASS, r.out, "repaired"), FIXTURE_ORPHANS);
+	assert_int_equal(h_pass_field(PASS, r.out, "remaining"), 0);
 	p = strstr(r.out, "\"run_id\":\"");
 	assert_non_null(p);
 	sscanf(p + strlen("\"run_id\":\""), "%36[0-9a-f-]", run_id);
@@ -210,16 +177,17 @@ orphaned_inventories_dry_run_changes_nothing(void **state)
 	(void)state;
 	seed();
 	before = h_checksum(DB);
-	r = janitor(cfg, check);
-	expect_exit(&r, 1, "check");
-	assert_int_equal(pass_field(r.out, "found"), FIXTURE_ORPHANS);
-	assert_int_equal(pass_field(r.out, "remaining"), FIXTURE_ORPHANS);
-	assert_int_equal(pass_field(r.out, "repaired"), 0);
+	r = h_run_json(cfg, check);
+	h_expect_exit(&r, 1, "check");
+	assert_int_equal(h_pass_field(PASS, r.out, "found"), FIXTURE_ORPHANS);
+	assert_int_equal(
+	    h_pass_field(PASS, r.out, "remaining"), FIXTURE_ORPHANS);
+	assert_int_equal(h_pass_field(PASS, r.out, "repaired"), 0);
 	h_result_free(&r);
-	r = janitor(cfg, dry);
-	expect_exit(&r, 1, "repair --dry-run");
-	assert_int_equal(pass_field(r.out, "found"), FIXTURE_ORPHANS);
-	assert_int_equal(pass_field(r.out, "repaired"), 0);
+	r = h_run_json(cfg, dry);
+	h_expect_exit(&r, 1, "repair --dry-run");
+	assert_int_equal(h_pass_field(PASS, r.out, "found"), FIXTURE_ORPHANS);
+	assert_int_equal(h_pass_field(PASS, r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -238,14 +206,14 @@ orphaned_inventories_second_run_changes_nothing(void **state)
 
 	(void)state;
 	seed();
-	r = janitor(cfg, args);
-	expect_exit(&r, 0, "first repair");
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 0, "first repair");
 	h_result_free(&r);
 	before = h_checksum(DB);
-	r = janitor(cfg, args);
-	expect_exit(&r, 0, "second repair");
-	assert_int_equal(pass_field(r.out, "found"), 0);
-	assert_int_equal(pass_field(r.out, "repaired"), 0);
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 0, "second repair");
+	assert_int_equal(h_pass_field(PASS, r.out, "found"), 0);
+	assert_int_equal(h_pass_field(PASS, r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -281,11 +249,11 @@ orphaned_inventories_crosses_batches(void **state)
 
 		seed_bulk(cases[i].bulk);
 		healthy_before = h_query(DB, SQL_HEALTHY_SUM);
-		r = janitor(cfg, args);
-		expect_exit(&r, 0, cases[i].batch);
-		if (pass_field(r.out, "found") != orphans ||
-		    pass_field(r.out, "repaired") != orphans ||
-		    pass_field(r.out, "batches") != cases[i].batches)
+		r = h_run_json(cfg, args);
+		h_expect_exit(&r, 0, cases[i].batch);
+		if (h_pass_field(PASS, r.out, "found") != orphans ||
+		    h_pass_field(PASS, r.out, "repaired") != orphans ||
+		    h_pass_field(PASS, r.out, "batches") != cases[i].batches)
 			fail_msg("bulk %d, batch size %s: %s", cases[i].bulk,
 			    cases[i].batch, r.out);
 		h_result_free(&r);
@@ -314,12 +282,13 @@ orphaned_inventories_report_mode_never_writes(void **state)
 	(void)state;
 	seed();
 	before = h_checksum(DB);
-	r = janitor(cfg, args);
-	expect_exit(&r, 1, "repair in report mode");
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 1, "repair in report mode");
 	assert_non_null(strstr(r.out, "\"mode\":\"report\""));
-	assert_int_equal(pass_field(r.out, "found"), FIXTURE_ORPHANS);
-	assert_int_equal(pass_field(r.out, "repaired"), 0);
-	assert_int_equal(pass_field(r.out, "remaining"), FIXTURE_ORPHANS);
+	assert_int_equal(h_pass_field(PASS, r.out, "found"), FIXTURE_ORPHANS);
+	assert_int_equal(h_pass_field(PASS, r.out, "repaired"), 0);
+	assert_int_equal(
+	    h_pass_field(PASS, r.out, "remaining"), FIXTURE_ORPHANS);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -341,9 +310,10 @@ orphaned_inventories_only_this_pass(void **state)
 	h_sql(DB,
 	    "INSERT INTO allocations (resource_provider_id, consumer_id,"
 	    " resource_class_id, used) VALUES (1, 'no-such-consumer', 0, 1)");
-	r = janitor(cfg, args);
-	expect_exit(&r, 0, "repair --pass");
-	assert_int_equal(pass_field(r.out, "repaired"), FIXTURE_ORPHANS);
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 0, "repair --pass");
+	assert_int_equal(
+	    h_pass_field(PASS, r.out, "repaired"), FIXTURE_ORPHANS);
 	assert_null(strstr(r.out, "incomplete_consumers"));
 	h_result_free(&r);
 	assert_int_equal(h_query_int(DB, "SELECT COUNT(*) FROM consumers"), 0);
@@ -403,12 +373,12 @@ orphaned_inventories_rechecks_under_lock(void **state)
 	(void)state;
 	seed();
 	holder = restore_provider_7(1500);
-	r = janitor(cfg, args);
+	r = h_run_json(cfg, args);
 	assert_int_equal(waitpid(holder, &status, 0), holder);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	expect_exit(&r, 0, "repair during a restore");
-	assert_int_equal(pass_field(r.out, "found"), FIXTURE_ORPHANS);
-	assert_int_equal(pass_field(r.out, "repaired"), 2);
+	h_expect_exit(&r, 0, "repair during a restore");
+	assert_int_equal(h_pass_field(PASS, r.out, "found"), FIXTURE_ORPHANS);
+	assert_int_equal(h_pass_field(PASS, r.out, "repaired"), 2);
 	h_result_free(&r);
 	ids = h_query(DB,
 	    "SELECT GROUP_CONCAT(id ORDER BY id) FROM inventories"
@@ -438,9 +408,10 @@ orphaned_inventories_archive_disabled(void **state)
 
 	(void)state;
 	seed();
-	r = janitor(cfg, args);
-	expect_exit(&r, 0, "repair without archive");
-	assert_int_equal(pass_field(r.out, "repaired"), FIXTURE_ORPHANS);
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 0, "repair without archive");
+	assert_int_equal(
+	    h_pass_field(PASS, r.out, "repaired"), FIXTURE_ORPHANS);
 	h_result_free(&r);
 	assert_int_equal(h_query_int(DB, SQL_ORPHANS), 0);
 	assert_int_equal(

@@ -84,38 +84,6 @@ static const char SQL_HOLD_BUMP[] =
     "UPDATE resource_providers SET generation = generation + 1,"
     " updated_at = UTC_TIMESTAMP() WHERE id = ?";
 
-static long long
-pass_field(const char *json, const char *field)
-{
-	char key[64];
-	const char *p;
-
-	p = strstr(json, "\"name\":\"" PASS "\"");
-	snprintf(key, sizeof(key), "\"%s\":", field);
-	p = p != NULL ? strstr(p, key) : NULL;
-	return p != NULL ? atoll(p + strlen(key)) : -1;
-}
-
-static struct h_result
-janitor(const char *config, const char *const *args)
-{
-	const char *argv[16] = { "--config", config, "--format", "json" };
-	size_t n = 4;
-
-	while (*args != NULL && n < 15)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	return h_run(argv, NULL);
-}
-
-static void
-expect_exit(const struct h_result *r, int code, const char *what)
-{
-	if (r->exit_code != code)
-		fail_msg("%s: exit %d, expected %d\nstdout: %s\nstderr: %s",
-		    what, r->exit_code, code, r->out, r->err);
-}
-
 static void
 seed(bool bulk)
 {
@@ -218,13 +186,13 @@ orphaned_provider_links_repairs_only_damage(void **state)
 		    "CREATE TABLE t_rpt SELECT * FROM resource_provider_traits");
 		healthy_before = h_query(DB, SQL_HEALTHY_SUM);
 		untouched_before = h_query(DB, SQL_UNTOUCHED_SUM);
-		r = janitor(cfg, args);
-		expect_exit(&r, 0, cases[i].batch);
-		if (pass_field(r.out, "found") != cases[i].found ||
-		    pass_field(r.out, "repaired") != cases[i].found ||
-		    pass_field(r.out, "remaining") != 0 ||
-		    pass_field(r.out, "batches") != cases[i].batches ||
-		    pass_field(r.out, "conflicts") != 0)
+		r = h_run_json(cfg, args);
+		h_expect_exit(&r, 0, cases[i].batch);
+		if (h_pass_field(PASS, r.out, "found") != cases[i].found ||
+		    h_pass_field(PASS, r.out, "repaired") != cases[i].found ||
+		    h_pass_field(PASS, r.out, "remaining") != 0 ||
+		    h_pass_field(PASS, r.out, "batches") != cases[i].batches ||
+		    h_pass_field(PASS, r.out, "conflicts") != 0)
 			fail_msg("batch size %s: %s", cases[i].batch, r.out);
 		h_result_free(&r);
 
@@ -276,15 +244,15 @@ orphaned_provider_links_dry_run_changes_nothing(void **state)
 	(void)state;
 	seed(false);
 	before = h_checksum(DB);
-	r = janitor(cfg, check);
-	expect_exit(&r, 1, "check");
-	assert_int_equal(pass_field(r.out, "found"), FIXTURE_LINKS);
-	assert_int_equal(pass_field(r.out, "remaining"), FIXTURE_LINKS);
+	r = h_run_json(cfg, check);
+	h_expect_exit(&r, 1, "check");
+	assert_int_equal(h_pass_field(PASS, r.out, "found"), FIXTURE_LINKS);
+	assert_int_equal(h_pass_field(PASS, r.out, "remaining"), FIXTURE_LINKS);
 	h_result_free(&r);
-	r = janitor(cfg, dry);
-	expect_exit(&r, 1, "repair --dry-run");
-	assert_int_equal(pass_field(r.out, "found"), FIXTURE_LINKS);
-	assert_int_equal(pass_field(r.out, "repaired"), 0);
+	r = h_run_json(cfg, dry);
+	h_expect_exit(&r, 1, "repair --dry-run");
+	assert_int_equal(h_pass_field(PASS, r.out, "found"), FIXTURE_LINKS);
+	assert_int_equal(h_pass_field(PASS, r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -303,14 +271,14 @@ orphaned_provider_links_second_run_changes_nothing(void **state)
 
 	(void)state;
 	seed(true);
-	r = janitor(cfg, args);
-	expect_exit(&r, 0, "first repair");
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 0, "first repair");
 	h_result_free(&r);
 	before = h_checksum(DB);
-	r = janitor(cfg, args);
-	expect_exit(&r, 0, "second repair");
-	assert_int_equal(pass_field(r.out, "found"), 0);
-	assert_int_equal(pass_field(r.out, "repaired"), 0);
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 0, "second repair");
+	assert_int_equal(h_pass_field(PASS, r.out, "found"), 0);
+	assert_int_equal(h_pass_field(PASS, r.out, "repaired"), 0);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -347,10 +315,10 @@ orphaned_provider_links_report_mode_never_writes(void **state)
 	(void)state;
 	seed(false);
 	before = h_checksum(DB);
-	r = janitor(cfg, args);
-	expect_exit(&r, 1, "repair in report mode");
-	assert_int_equal(pass_field(r.out, "found"), FIXTURE_LINKS);
-	assert_int_equal(pass_field(r.out, "repaired"), 0);
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 1, "repair in report mode");
+	assert_int_equal(h_pass_field(PASS, r.out, "found"), FIXTURE_LINKS);
+	assert_int_equal(h_pass_field(PASS, r.out, "repaired"), 0);
 	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
 		if (strstr(r.err, lines[i]) == NULL)
 			fail_msg("no line '%s' in:\n%s", lines[i], r.err);
@@ -423,12 +391,12 @@ orphaned_provider_links_generation_read_under_lock(void **state)
 
 		seed(false);
 		holder = bump_provider(cases[i].provider, 1500);
-		r = janitor(cfg, args);
+		r = h_run_json(cfg, args);
 		assert_int_equal(waitpid(holder, &status, 0), holder);
 		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-		expect_exit(&r, 0, "repair during a provider write");
-		if (pass_field(r.out, "repaired") != FIXTURE_LINKS ||
-		    pass_field(r.out, "conflicts") != 0)
+		h_expect_exit(&r, 0, "repair during a provider write");
+		if (h_pass_field(PASS, r.out, "repaired") != FIXTURE_LINKS ||
+		    h_pass_field(PASS, r.out, "conflicts") != 0)
 			fail_msg("provider %lld: %s", cases[i].provider, r.out);
 		h_result_free(&r);
 		/* +1 by the writer, +1 by each batch of the pass. */
@@ -454,9 +422,9 @@ orphaned_provider_links_only_this_pass(void **state)
 	h_sql(DB,
 	    "INSERT INTO allocations (resource_provider_id, consumer_id,"
 	    " resource_class_id, used) VALUES (1, 'no-such-consumer', 0, 1)");
-	r = janitor(cfg, args);
-	expect_exit(&r, 0, "repair --pass");
-	assert_int_equal(pass_field(r.out, "repaired"), FIXTURE_LINKS);
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 0, "repair --pass");
+	assert_int_equal(h_pass_field(PASS, r.out, "repaired"), FIXTURE_LINKS);
 	assert_null(strstr(r.out, "incomplete_consumers"));
 	h_result_free(&r);
 	assert_int_equal(h_query_int(DB, "SELECT COUNT(*) FROM consumers"), 0);

@@ -23,38 +23,6 @@ static const char OWN_SENTINELS[] =
     "  incomplete_project_id: \"Incomplete-Proj\"\n"
     "  incomplete_user_id: \"INCOMPLETE-USER \"\n";
 
-static long long
-pass_field(const char *json, const char *field)
-{
-	char key[64];
-	const char *p;
-
-	p = strstr(json, "\"name\":\"" PASS "\"");
-	snprintf(key, sizeof(key), "\"%s\":", field);
-	p = p != NULL ? strstr(p, key) : NULL;
-	return p != NULL ? atoll(p + strlen(key)) : -1;
-}
-
-static struct h_result
-janitor(const char *config, const char *const *args)
-{
-	const char *argv[16] = { "--config", config, "--format", "json" };
-	size_t n = 4;
-
-	while (*args != NULL && n < 15)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	return h_run(argv, NULL);
-}
-
-static void
-expect_exit(const struct h_result *r, int code, const char *what)
-{
-	if (r->exit_code != code)
-		fail_msg("%s: exit %d, expected %d\nstdout: %s\nstderr: %s",
-		    what, r->exit_code, code, r->out, r->err);
-}
-
 /* The fixture, plus n unused projects and n - 5 unused users (ids from
  * 1000) and n used ones of each (ids from 2000). */
 static void
@@ -129,9 +97,9 @@ unused_projects_users_reports_only_unused(void **state)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *cfg = h_config(DB, cases[i].yaml);
 
-		r = janitor(cfg, args);
-		expect_exit(&r, 1, "check");
-		if (pass_field(r.out, "found") != FIXTURE_UNUSED ||
+		r = h_run_json(cfg, args);
+		h_expect_exit(&r, 1, "check");
+		if (h_pass_field(PASS, r.out, "found") != FIXTURE_UNUSED ||
 		    count_of(r.err, "event=found") != FIXTURE_UNUSED)
 			fail_msg("case %zu: %s\n%s", i, r.out, r.err);
 		for (k = 0; k < FIXTURE_UNUSED; k++) {
@@ -173,10 +141,10 @@ unused_projects_users_dry_run_changes_nothing(void **state)
 		for (k = 0; commands[i][k] != NULL; k++)
 			args[n++] = commands[i][k];
 		args[n] = NULL;
-		r = janitor(cfg, args);
-		expect_exit(&r, 1, commands[i][0]);
-		if (pass_field(r.out, "found") != FIXTURE_UNUSED ||
-		    pass_field(r.out, "repaired") != 0)
+		r = h_run_json(cfg, args);
+		h_expect_exit(&r, 1, commands[i][0]);
+		if (h_pass_field(PASS, r.out, "found") != FIXTURE_UNUSED ||
+		    h_pass_field(PASS, r.out, "repaired") != 0)
 			fail_msg("%s: %s", commands[i][0], r.out);
 		h_result_free(&r);
 		after = h_checksum(DB);
@@ -198,13 +166,13 @@ unused_projects_users_second_run_changes_nothing(void **state)
 
 	(void)state;
 	seed(0);
-	r = janitor(cfg, args);
-	expect_exit(&r, 1, "first run");
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 1, "first run");
 	h_result_free(&r);
 	before = h_checksum(DB);
-	r = janitor(cfg, args);
-	expect_exit(&r, 1, "second run");
-	assert_int_equal(pass_field(r.out, "found"), FIXTURE_UNUSED);
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 1, "second run");
+	assert_int_equal(h_pass_field(PASS, r.out, "found"), FIXTURE_UNUSED);
 	h_result_free(&r);
 	after = h_checksum(DB);
 	assert_string_equal(before, after);
@@ -238,9 +206,9 @@ unused_projects_users_crosses_batches(void **state)
 		    (cases[i].bulk > 0 ? 2 * cases[i].bulk - 5 : 0);
 
 		seed(cases[i].bulk);
-		r = janitor(cfg, args);
-		expect_exit(&r, 1, cases[i].batch);
-		if (pass_field(r.out, "found") != rows ||
+		r = h_run_json(cfg, args);
+		h_expect_exit(&r, 1, cases[i].batch);
+		if (h_pass_field(PASS, r.out, "found") != rows ||
 		    (long long)count_of(r.err, "event=found") != rows ||
 		    count_of(r.err, "table=users id=2 ") != 1 ||
 		    count_of(r.err, "table=projects id=6 ") != 1 ||
@@ -266,15 +234,15 @@ unused_projects_users_modes(void **state)
 
 	(void)state;
 	seed(0);
-	r = janitor(repair, check);
-	expect_exit(&r, 78, "mode: repair");
+	r = h_run_json(repair, check);
+	h_expect_exit(&r, 78, "mode: repair");
 	assert_non_null(strstr(r.err, "passes." PASS ".mode"));
 	h_result_free(&r);
-	r = janitor(off, check);
+	r = h_run_json(off, check);
 	assert_null(strstr(r.out, "\"name\":\"" PASS "\""));
 	h_result_free(&r);
-	r = janitor(redact, verbose);
-	expect_exit(&r, 1, "redacted");
+	r = h_run_json(redact, verbose);
+	h_expect_exit(&r, 1, "redacted");
 	if (strstr(r.err, "id=2 external_id=\"proj-unu\":") == NULL ||
 	    strstr(r.err, "proj-unused") != NULL)
 		fail_msg("not redacted: %s", r.err);
