@@ -89,6 +89,14 @@ int pj_batch_read(struct pj_stmt *st, const struct pj_param *p, size_t n,
     const struct pj_key_columns *cols, struct pj_batch *b,
     struct pj_error *err) PJ_MUSTCHECK;
 
+/*
+ * The text keys of b as one JSON array of strings (caller frees *json), to
+ * bind as a single parameter that JSON_TABLE turns back into rows: a
+ * repair can then lock and re-check exactly its keys, not a key range.
+ */
+int pj_batch_texts_json(
+    const struct pj_batch *b, char **json, struct pj_error *err) PJ_MUSTCHECK;
+
 extern const struct pj_pass pj_pass_incomplete_consumers;
 extern const struct pj_pass pj_pass_orphaned_allocations;
 extern const struct pj_pass pj_pass_orphaned_inventories;

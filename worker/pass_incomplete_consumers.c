@@ -6,6 +6,7 @@
 #include "worker/pass.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -27,25 +28,39 @@ static const char SQL_FIND_NEXT[] =
     FIND_HEAD " AND a.consumer_id > ?" FIND_TAIL;
 
 /*
- * Locks the batch's allocations and, through the join's probe of the
- * unique index, the gap where each missing consumer row would go, so no
- * one can create or delete them until COMMIT. Same order as Placement:
- * allocations, then consumers. COUNT(c.id), not COUNT(*): with no column
- * of c used, MariaDB's table elimination drops the join and its locks.
+ * The batch's own keys as rows: JSON_TABLE over one bound JSON array, in
+ * the columns' character set so that the joins below probe the indexes
+ * (and compare by the schema's collation, as the find did).
+ */
+#define KEYS \
+	" JSON_TABLE(?, '$[*]' COLUMNS" \
+	" (k VARCHAR(36) CHARACTER SET utf8mb3 PATH '$')) j"
+
+/*
+ * Locks the gap where each candidate's consumers row would go (a unique
+ * index probe that finds nothing takes a gap lock under REPEATABLE READ,
+ * which common/db.c sets), so no one can create it until COMMIT. Only gap
+ * locks on rows that do not exist: they block nothing but inserts of these
+ * very consumers, so they cannot close a lock-order cycle with Placement's
+ * writers, and healthy consumers stay free for the API. COUNT(c.id), not
+ * COUNT(*): with no column of c used, table elimination drops the join.
  */
 static const char SQL_LOCK[] =
-    "SELECT COUNT(c.id) FROM allocations a"
-    " LEFT JOIN consumers c ON c.uuid = a.consumer_id"
-    " WHERE a.consumer_id BETWEEN ? AND ? FOR UPDATE";
+    "SELECT COUNT(c.id) FROM" KEYS
+    " LEFT JOIN consumers c ON c.uuid = j.k FOR UPDATE";
 
-/* Re-checks the damage under the lock and repairs what is left of it. */
+/*
+ * Re-checks the damage under the lock and repairs what is left of it. An
+ * INSERT ... SELECT reads its source rows with shared locks (REPEATABLE
+ * READ), so the allocations that make a consumer incomplete cannot be
+ * deleted between this re-check and COMMIT.
+ */
 static const char SQL_REPAIR[] =
     "INSERT INTO consumers"
     " (uuid, project_id, user_id, generation, consumer_type_id, created_at)"
-    " SELECT a.consumer_id, ?, ?, 0, NULL, UTC_TIMESTAMP()"
-    " FROM allocations a LEFT JOIN consumers c ON c.uuid = a.consumer_id"
-    " WHERE a.consumer_id BETWEEN ? AND ? AND c.id IS NULL"
-    " GROUP BY a.consumer_id";
+    " SELECT j.k, ?, ?, 0, NULL, UTC_TIMESTAMP() FROM" KEYS
+    " WHERE EXISTS (SELECT 1 FROM allocations a WHERE a.consumer_id = j.k)"
+    " AND NOT EXISTS (SELECT 1 FROM consumers c WHERE c.uuid = j.k)";
 
 static int
 find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
@@ -76,14 +91,17 @@ static int
 repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
     struct pj_error *err)
 {
-	struct pj_param range[2] = { PJ_TEXT(b->keys[0].text),
-		PJ_TEXT(b->keys[b->n - 1].text) };
-	struct pj_param fix[4];
+	struct pj_param fix[3];
 	int64_t project_id = 0, user_id = 0;
 	uint64_t inserted = 0;
+	char *keys = NULL;
 	int rc;
 
-	rc = pj_db_exec(ctx->db, SQL_LOCK, range, 2, NULL, err);
+	rc = pj_batch_texts_json(b, &keys, err);
+	if (rc)
+		goto out;
+	fix[2] = PJ_TEXT(keys);
+	rc = pj_db_exec(ctx->db, SQL_LOCK, &fix[2], 1, NULL, err);
 	if (rc)
 		goto out;
 	rc = pj_sentinels_ensure(ctx, &project_id, &user_id, err);
@@ -91,12 +109,11 @@ repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
 		goto out;
 	fix[0] = PJ_INT(project_id);
 	fix[1] = PJ_INT(user_id);
-	fix[2] = range[0];
-	fix[3] = range[1];
-	rc = pj_db_exec(ctx->db, SQL_REPAIR, fix, 4, &inserted, err);
+	rc = pj_db_exec(ctx->db, SQL_REPAIR, fix, 3, &inserted, err);
 	if (rc == PJ_OK)
 		*repaired += (size_t)inserted;
 out:
+	free(keys);
 	return rc;
 }
 

@@ -447,6 +447,12 @@ h_checksum(const char *name)
 struct pj_db *
 h_connect(const char *name)
 {
+	return h_connect_waiting(name, 10000);
+}
+
+struct pj_db *
+h_connect_waiting(const char *name, int64_t lock_wait_ms)
+{
 	struct pj_db_config cfg;
 	struct pj_error err = { 0 };
 	struct pj_db *db = NULL;
@@ -461,7 +467,7 @@ h_connect(const char *name)
 	cfg.connect_timeout_ms = 10000;
 	cfg.read_timeout_ms = 60000;
 	cfg.write_timeout_ms = 60000;
-	cfg.lock_wait_timeout_ms = 10000;
+	cfg.lock_wait_timeout_ms = lock_wait_ms;
 	if (pj_db_connect(&cfg, &db, &err) != PJ_OK)
 		hfail("connect to %s: %s: %s", name, pj_status_name(err.code),
 		    err.msg);

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/db.h"
@@ -37,6 +38,9 @@ char *h_checksum(const char *name);
 
 /* Connects through the project's db layer as root to database name. */
 struct pj_db *h_connect(const char *name);
+/* As h_connect, giving up on a row lock after lock_wait_ms (whole seconds
+ * on the server, at least 1). */
+struct pj_db *h_connect_waiting(const char *name, int64_t lock_wait_ms);
 
 /*
  * Writes a config for database name to a fresh temporary file (mode 0600)
