@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/schema.h"
 #include "common/strings.h"
 #include "worker/sentinels.h"
 
@@ -28,15 +29,6 @@ static const char SQL_FIND_NEXT[] =
     FIND_HEAD " AND a.consumer_id > ?" FIND_TAIL;
 
 /*
- * The batch's own keys as rows: JSON_TABLE over one bound JSON array, in
- * the columns' character set so that the joins below probe the indexes
- * (and compare by the schema's collation, as the find did).
- */
-#define KEYS \
-	" JSON_TABLE(?, '$[*]' COLUMNS" \
-	" (k VARCHAR(36) CHARACTER SET utf8mb3 PATH '$')) j"
-
-/*
  * Locks the gap where each candidate's consumers row would go (a unique
  * index probe that finds nothing takes a gap lock under REPEATABLE READ,
  * which common/db.c sets), so no one can create it until COMMIT. Only gap
@@ -46,7 +38,7 @@ static const char SQL_FIND_NEXT[] =
  * COUNT(*): with no column of c used, table elimination drops the join.
  */
 static const char SQL_LOCK[] =
-    "SELECT COUNT(c.id) FROM" KEYS
+    "SELECT COUNT(c.id) FROM" PJ_SQL_TEXT_KEYS
     " LEFT JOIN consumers c ON c.uuid = j.k FOR UPDATE";
 
 /*
@@ -58,7 +50,7 @@ static const char SQL_LOCK[] =
 static const char SQL_REPAIR[] =
     "INSERT INTO consumers"
     " (uuid, project_id, user_id, generation, consumer_type_id, created_at)"
-    " SELECT j.k, ?, ?, 0, NULL, UTC_TIMESTAMP() FROM" KEYS
+    " SELECT j.k, ?, ?, 0, NULL, UTC_TIMESTAMP() FROM" PJ_SQL_TEXT_KEYS
     " WHERE EXISTS (SELECT 1 FROM allocations a WHERE a.consumer_id = j.k)"
     " AND NOT EXISTS (SELECT 1 FROM consumers c WHERE c.uuid = j.k)";
 
