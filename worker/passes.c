@@ -63,3 +63,17 @@ pj_batch_read(struct pj_stmt *st, const struct pj_param *p, size_t n,
 		b->n = got;
 	return rc;
 }
+
+size_t
+pj_scope_param(const struct pj_scope *scope, struct pj_param *p)
+{
+	if (scope->kind == PJ_SCOPE_PROVIDER) {
+		*p = PJ_INT(scope->provider_id);
+		return 1;
+	}
+	if (scope->kind == PJ_SCOPE_CONSUMER) {
+		*p = PJ_TEXT(scope->consumer_uuid);
+		return 1;
+	}
+	return 0;
+}
