@@ -210,6 +210,7 @@ pass_json(struct pj_json *j, const struct pj_pass_report *p)
 	pj_json_string(j, pj_cfg_mode_name(p->mode));
 	pj_json_key(j, "ran");
 	pj_json_bool(j, p->ran);
+	string_or_null(j, "scope", p->scope);
 	count(j, "found", p->found);
 	count(j, "repaired", p->repaired);
 	count(j, "failed", p->failed);
@@ -220,7 +221,6 @@ pass_json(struct pj_json *j, const struct pj_pass_report *p)
 	pj_json_key(j, "seconds");
 	pj_json_double(j, p->seconds);
 	string_or_null(j, "error", p->error);
-	string_or_null(j, "scope", p->scope);
 	pj_json_object_end(j);
 }
 
@@ -288,12 +288,12 @@ pj_report_json(const struct pj_run_report *r, FILE *out)
 	pj_json_int(&j, r->exit_code);
 	string_or_null(&j, "stopped_by", r->stopped_by);
 	string_or_null(&j, "error", r->error);
-	scope_json(&j, r);
 	pj_json_key(&j, "passes");
 	pj_json_array_begin(&j);
 	for (i = 0; i < n; i++)
 		pass_json(&j, &r->passes[i]);
 	pj_json_array_end(&j);
+	scope_json(&j, r);
 	pj_json_object_end(&j);
 	fputc('\n', out);
 }
