@@ -67,6 +67,10 @@ long long h_json_field(const char *json, const char *field);
 /* A number field of the named pass in a JSON report, -1 if absent. */
 long long h_pass_field(const char *pass, const char *json, const char *field);
 
+/* Whether the named pass's object in a JSON report holds member, e.g.
+ * "\"scope\":\"not_applicable\"". */
+bool h_pass_has(const char *pass, const char *json, const char *member);
+
 /* h_run with "--config config --format json" before args (NULL-ended). */
 struct h_result h_run_json(const char *config, const char *const *args);
 
