@@ -29,6 +29,9 @@ void h_sql_file(const char *name, const char *path);
 /* The first column of the first row of a query, as text (caller frees);
  * "NULL" for SQL NULL, "" for no row. */
 char *h_query(const char *name, const char *sql);
+/* Fails the test, naming what, unless h_query(name, sql) is want. */
+void h_expect_query(
+    const char *name, const char *sql, const char *want, const char *what);
 /* h_query as a number. */
 long long h_query_int(const char *name, const char *sql);
 /* A checksum of every table of database name (CHECKSUM TABLE ... EXTENDED
