@@ -393,8 +393,6 @@ run_pass(struct engine *e, const struct pj_pass *pass,
 		if (!s->found || s->duplicate ||
 		    !(pass->scopes & PJ_SCOPES(e->ctx.scope.kind)))
 			continue;
-		if (e->stop == STOP_SIGNAL)
-			break;
 		rc = run_entry(e, pass, pr, err);
 	}
 	memset(&e->ctx.scope, 0, sizeof(e->ctx.scope));
