@@ -278,6 +278,30 @@ scope_mixed_and_duplicates(void **state)
 	free(cfg);
 }
 
+/* A limit reached in one entry: the later entries count what remains. */
+static void
+scope_limit_counts_every_entry(void **state)
+{
+	char *cfg = h_config(DB, REPAIR_YAML);
+	const char *args[] = { "--max-rows", "1", "--batch-size", "1",
+		"--provider", "a1", "--provider", "a3", "--pass",
+		"root_provider_ids", "repair", NULL };
+	struct h_result r;
+
+	(void)state;
+	seed();
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 1, "repair --max-rows 1");
+	assert_int_equal(
+	    h_pass_field("root_provider_ids", r.out, "repaired"), 1);
+	/* a1's tree: 2 of 3 left; a3: 1. */
+	assert_int_equal(
+	    h_pass_field("root_provider_ids", r.out, "remaining"), 3);
+	assert_non_null(strstr(r.out, "\"stopped_by\":\"max_rows\""));
+	h_result_free(&r);
+	free(cfg);
+}
+
 int
 main(void)
 {
@@ -287,6 +311,7 @@ main(void)
 		cmocka_unit_test(scope_consumers_repair_only_their_rows),
 		cmocka_unit_test(scope_unknown_uuid_is_reported),
 		cmocka_unit_test(scope_mixed_and_duplicates),
+		cmocka_unit_test(scope_limit_counts_every_entry),
 	};
 	int failed;
 
