@@ -27,6 +27,17 @@
 static const char SQL_FIND_FIRST[] = FIND_HEAD FIND_TAIL;
 static const char SQL_FIND_NEXT[] =
     FIND_HEAD " AND a.consumer_id > ?" FIND_TAIL;
+/* --provider: the provider's allocations, read through
+ * allocations_resource_provider_class_used_idx (a compute node's few). */
+#define ON_PROVIDER " AND a.resource_provider_id = ?"
+static const char SQL_PROVIDER_FIRST[] = FIND_HEAD ON_PROVIDER FIND_TAIL;
+static const char SQL_PROVIDER_NEXT[] =
+    FIND_HEAD ON_PROVIDER " AND a.consumer_id > ?" FIND_TAIL;
+/* --consumer: its allocations, at most one key. */
+#define OF_CONSUMER " AND a.consumer_id = ?"
+static const char SQL_CONSUMER_FIRST[] = FIND_HEAD OF_CONSUMER FIND_TAIL;
+static const char SQL_CONSUMER_NEXT[] =
+    FIND_HEAD OF_CONSUMER " AND a.consumer_id > ?" FIND_TAIL;
 
 /*
  * Locks the gap where each candidate's consumers row would go (a unique
@@ -55,26 +66,44 @@ static const char SQL_REPAIR[] =
     " AND NOT EXISTS (SELECT 1 FROM consumers c WHERE c.uuid = j.k)";
 
 static int
+prepare_find(const struct pj_ctx *ctx, bool first, struct pj_stmt **st,
+    struct pj_error *err)
+{
+	switch (ctx->scope.kind) {
+	case PJ_SCOPE_PROVIDER:
+		if (first)
+			return pj_stmt_prepare(
+			    ctx->db, SQL_PROVIDER_FIRST, st, err);
+		return pj_stmt_prepare(ctx->db, SQL_PROVIDER_NEXT, st, err);
+	case PJ_SCOPE_CONSUMER:
+		if (first)
+			return pj_stmt_prepare(
+			    ctx->db, SQL_CONSUMER_FIRST, st, err);
+		return pj_stmt_prepare(ctx->db, SQL_CONSUMER_NEXT, st, err);
+	default:
+		if (first)
+			return pj_stmt_prepare(
+			    ctx->db, SQL_FIND_FIRST, st, err);
+		return pj_stmt_prepare(ctx->db, SQL_FIND_NEXT, st, err);
+	}
+}
+
+static int
 find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
     struct pj_error *err)
 {
 	static const struct pj_key_columns columns = { -1, -1, 0, -1 };
-	struct pj_param p[2];
+	struct pj_param p[3];
 	struct pj_stmt *st = NULL;
+	size_t np = pj_scope_param(&ctx->scope, p);
 	int rc;
 
-	if (after == NULL) {
-		p[0] = PJ_INT((int64_t)b->cap);
-		rc = pj_stmt_prepare(ctx->db, SQL_FIND_FIRST, &st, err);
-	} else {
-		p[0] = PJ_TEXT(after->text);
-		p[1] = PJ_INT((int64_t)b->cap);
-		rc = pj_stmt_prepare(ctx->db, SQL_FIND_NEXT, &st, err);
-	}
-	if (rc)
-		goto out;
-	rc = pj_batch_read(st, p, after == NULL ? 1 : 2, &columns, b, err);
-out:
+	if (after != NULL)
+		p[np++] = PJ_TEXT(after->text);
+	p[np++] = PJ_INT((int64_t)b->cap);
+	rc = prepare_find(ctx, after == NULL, &st, err);
+	if (rc == PJ_OK)
+		rc = pj_batch_read(st, p, np, &columns, b, err);
 	pj_stmt_close(st);
 	return rc;
 }
@@ -128,6 +157,7 @@ static const struct pj_grant grants[] = {
 const struct pj_pass pj_pass_incomplete_consumers = {
 	.name = "incomplete_consumers",
 	.description = "allocations whose consumer has no consumers row",
+	.scopes = PJ_SCOPES(PJ_SCOPE_PROVIDER) | PJ_SCOPES(PJ_SCOPE_CONSUMER),
 	.find_batch = find_batch,
 	.repair_batch = repair_batch,
 	.grants = grants,

@@ -94,3 +94,17 @@ pj_batch_texts_json(const struct pj_batch *b, char **json, struct pj_error *err)
 	}
 	return PJ_OK;
 }
+
+size_t
+pj_scope_param(const struct pj_scope *scope, struct pj_param *p)
+{
+	if (scope->kind == PJ_SCOPE_PROVIDER) {
+		*p = PJ_INT(scope->provider_id);
+		return 1;
+	}
+	if (scope->kind == PJ_SCOPE_CONSUMER) {
+		*p = PJ_TEXT(scope->consumer_uuid);
+		return 1;
+	}
+	return 0;
+}

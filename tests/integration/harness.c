@@ -664,6 +664,32 @@ h_pass_field(const char *pass, const char *json, const char *field)
 	return p != NULL ? atoll(p + strlen(key)) : -1;
 }
 
+void
+h_expect_query(
+    const char *name, const char *sql, const char *want, const char *what)
+{
+	char *got = h_query(name, sql);
+
+	if (strcmp(got, want) != 0)
+		fail_msg("%s: got '%s', expected '%s'", what, got, want);
+	free(got);
+}
+
+bool
+h_pass_has(const char *pass, const char *json, const char *member)
+{
+	char name[96];
+	const char *p, *end;
+
+	snprintf(name, sizeof(name), "\"name\":\"%s\"", pass);
+	p = strstr(json, name);
+	if (p == NULL)
+		return false;
+	end = strchr(p, '}');
+	p = strstr(p, member);
+	return p != NULL && (end == NULL || p < end);
+}
+
 struct h_result
 h_run_json(const char *config, const char *const *args)
 {

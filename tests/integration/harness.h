@@ -30,6 +30,9 @@ void h_sql_file(const char *name, const char *path);
 /* The first column of the first row of a query, as text (caller frees);
  * "NULL" for SQL NULL, "" for no row. */
 char *h_query(const char *name, const char *sql);
+/* Fails the test, naming what, unless h_query(name, sql) is want. */
+void h_expect_query(
+    const char *name, const char *sql, const char *want, const char *what);
 /* h_query as a number. */
 long long h_query_int(const char *name, const char *sql);
 /* A checksum of every table of database name (CHECKSUM TABLE ... EXTENDED
@@ -70,6 +73,10 @@ long long h_json_field(const char *json, const char *field);
 
 /* A number field of the named pass in a JSON report, -1 if absent. */
 long long h_pass_field(const char *pass, const char *json, const char *field);
+
+/* Whether the named pass's object in a JSON report holds member, e.g.
+ * "\"scope\":\"not_applicable\"". */
+bool h_pass_has(const char *pass, const char *json, const char *member);
 
 /* h_run with "--config config --format json" before args (NULL-ended). */
 struct h_result h_run_json(const char *config, const char *const *args);
