@@ -74,8 +74,8 @@ main(int argc, char **argv)
 	code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-	fprintf(out, "wall_s=%.3f cpu_s=%.3f peak_rss_kib=%ld exit=%d\n",
-	    wall, cpu, ru.ru_maxrss, code);
+	fprintf(out, "wall_s=%.3f cpu_s=%.3f peak_rss_kib=%ld exit=%d\n", wall,
+	    cpu, ru.ru_maxrss, code);
 	if (fclose(out) != 0) {
 		fprintf(stderr, "measure: %s: %s\n", argv[1], strerror(errno));
 		return 125;

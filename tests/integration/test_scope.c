@@ -302,6 +302,36 @@ scope_limit_counts_every_entry(void **state)
 	free(cfg);
 }
 
+/*
+ * incomplete_consumers: a1's incomplete consumers e1 and e4 are one batch
+ * whose key range holds a2's e2 and a3's e3, which must stay without a
+ * row (the repair goes by the batch's keys, not its range).
+ */
+static void
+scope_incomplete_consumers_mid_range(void **state)
+{
+	char *cfg = h_config(DB, REPAIR_YAML);
+	const char *args[] = { "--provider", "a1", "--pass",
+		"incomplete_consumers", "repair", NULL };
+	struct h_result r;
+
+	(void)state;
+	seed();
+	h_sql(DB,
+	    "INSERT INTO allocations (id, resource_provider_id, consumer_id,"
+	    " resource_class_id, used) VALUES (23, 1, 'e4', 0, 1)");
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 0, "repair --provider a1");
+	assert_int_equal(
+	    h_pass_field("incomplete_consumers", r.out, "repaired"), 2);
+	h_result_free(&r);
+	expect_query(
+	    "SELECT GROUP_CONCAT(uuid ORDER BY uuid) FROM consumers"
+	    " WHERE uuid LIKE 'e%'",
+	    "e1,e4");
+	free(cfg);
+}
+
 int
 main(void)
 {
@@ -311,6 +341,7 @@ main(void)
 		cmocka_unit_test(scope_consumers_repair_only_their_rows),
 		cmocka_unit_test(scope_unknown_uuid_is_reported),
 		cmocka_unit_test(scope_mixed_and_duplicates),
+		cmocka_unit_test(scope_incomplete_consumers_mid_range),
 		cmocka_unit_test(scope_limit_counts_every_entry),
 	};
 	int failed;
