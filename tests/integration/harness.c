@@ -596,7 +596,8 @@ put_setting(struct buf *b, const char *key, const char *value)
 }
 
 char *
-h_config_db(const char *name, const char *db_yaml, const char *extra_yaml)
+h_config_user(const char *name, const char *user, const char *db_yaml,
+    const char *extra_yaml)
 {
 	struct buf where = { 0 };
 	char *path;
@@ -605,10 +606,16 @@ h_config_db(const char *name, const char *db_yaml, const char *extra_yaml)
 		hfail("PJ_TEST_SOCKET is not set");
 	put_setting(&where, "socket", sandbox_socket());
 	put_setting(&where, "name", name);
-	put_setting(&where, "user", "root");
+	put_setting(&where, "user", user);
 	path = write_config(where.data, db_yaml, extra_yaml);
 	free(where.data);
 	return path;
+}
+
+char *
+h_config_db(const char *name, const char *db_yaml, const char *extra_yaml)
+{
+	return h_config_user(name, "root", db_yaml, extra_yaml);
 }
 
 char *

@@ -76,6 +76,9 @@ void h_expect_exit(const struct h_result *r, int code, const char *what);
 /* Waits for a helper process the test forked; fails unless it exited 0. */
 void h_reap(pid_t pid);
 
+/* As h_config_db, connecting as user instead of root. */
+char *h_config_user(const char *name, const char *user, const char *db_yaml,
+    const char *extra_yaml);
 /*
  * h_config_db for a TCP connection to host:port as user (no socket),
  * e.g. a private server of h_server_start. db_yaml may add a password or
