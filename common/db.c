@@ -283,10 +283,14 @@ set_tls(MYSQL *conn, const struct pj_db_config *cfg, struct pj_error *err)
 	bad |= mysql_options(conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT,
 	    mode == PJ_TLS_VERIFY_IDENTITY ? &on : &off);
 	if (mode != PJ_TLS_PREFERRED) {
-		/* NULL when registered already (an earlier connection): the
-		 * registry still holds it, and connecting finds it there. */
-		(void)mysql_client_register_plugin(
-		    conn, (struct st_mysql_client_plugin *)&tls_guard);
+		/* Registered once per process; later calls return it too. A
+		 * failure must stop here: the library would then look for the
+		 * plugin as a file in its plugin directory. */
+		if (mysql_client_register_plugin(conn,
+		        (struct st_mysql_client_plugin *)&tls_guard) == NULL)
+			return pj_error_set(err, PJ_EINTERNAL,
+			    "tls: cannot register the TLS guard: %s",
+			    mysql_error(conn));
 		bad |= mysql_options(conn, MYSQL_DEFAULT_AUTH, TLS_GUARD);
 	}
 	if (bad)

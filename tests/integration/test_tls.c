@@ -267,6 +267,44 @@ tls_required_never_falls_back(void **state)
 	free(cfg);
 }
 
+/* One process, several connections (reconnects, replicas): the guard is
+ * registered once and every connection of a demanding mode is still
+ * encrypted, or still refused without TLS. */
+static void
+tls_every_connection_of_a_process(void **state)
+{
+	struct pj_db_config cfg;
+	struct pj_error err = { 0 };
+	struct pj_db *db = NULL;
+	int i;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	strcpy(cfg.host, "127.0.0.1");
+	cfg.port = tls_server.port;
+	strcpy(cfg.name, DB);
+	strcpy(cfg.user, USER);
+	strcpy(cfg.password, PASSWORD);
+	cfg.tls_mode = PJ_TLS_VERIFY_IDENTITY;
+	snprintf(cfg.tls_ca, sizeof(cfg.tls_ca), "%s/ca.pem", top);
+	cfg.connect_timeout_ms = 10000;
+	cfg.lock_wait_timeout_ms = 2000;
+	assert_int_equal(pj_db_connect(&cfg, &db, &err), PJ_OK);
+	for (i = 0; i < 3; i++) {
+		assert_true(strncmp(pj_db_tls_cipher(db), "TLS_", 4) == 0);
+		assert_int_equal(pj_db_reconnect(db, &err), PJ_OK);
+	}
+	pj_db_close(db);
+	db = NULL;
+	cfg.port = plain_server.port;
+	cfg.tls_mode = PJ_TLS_REQUIRED;
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pj_db_connect(&cfg, &db, &err), PJ_ECONFIG);
+		assert_non_null(strstr(err.msg, "the server offers no TLS"));
+		pj_error_clear(&err);
+	}
+}
+
 int
 main(void)
 {
@@ -275,6 +313,7 @@ main(void)
 		cmocka_unit_test(tls_wrong_ca_is_refused),
 		cmocka_unit_test(tls_wrong_host_name_is_refused),
 		cmocka_unit_test(tls_required_never_falls_back),
+		cmocka_unit_test(tls_every_connection_of_a_process),
 	};
 	const char *allow = getenv("PJ_TEST_ALLOW_SKIP");
 	const char *ci = getenv("CI");
