@@ -175,10 +175,7 @@ puts_text(struct line *l, const char *str)
 		if (*s >= 0x80 && pj_utf8_seq(s, &n)) {
 			put(l, (const char *)s, n);
 			s += n - 1;
-		} else if (*s >= 0x80)
-			put(l, esc,
-			    (size_t)snprintf(esc, sizeof(esc), "\\x%02x", *s));
-		else if (*s == '\n')
+		} else if (*s == '\n')
 			put(l, "\\n", 2);
 		else if (*s == '\r')
 			put(l, "\\r", 2);
@@ -186,7 +183,7 @@ puts_text(struct line *l, const char *str)
 			put(l, "\\t", 2);
 		else if (*s == '\\')
 			put(l, "\\\\", 2);
-		else if (*s < 0x20 || *s == 0x7f)
+		else if (*s < 0x20 || *s >= 0x7f) /* and ill-formed bytes */
 			put(l, esc,
 			    (size_t)snprintf(esc, sizeof(esc), "\\x%02x", *s));
 		else
