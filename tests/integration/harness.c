@@ -866,19 +866,29 @@ h_server_use(const struct h_server *s)
 	setenv("PJ_TEST_SOCKET", s->sock, 1);
 }
 
-void
-h_remove_tree(const char *path)
+int
+h_command(const char *const *argv)
 {
 	int status = 0;
 	pid_t pid;
 
 	fflush(NULL);
 	pid = fork();
+	if (pid < 0)
+		return -1;
 	if (pid == 0) {
-		execlp("rm", "rm", "-rf", "--", path, (char *)NULL);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
-	if (pid > 0)
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+void
+h_remove_tree(const char *path)
+{
+	const char *argv[] = { "rm", "-rf", "--", path, NULL };
+
+	(void)h_command(argv);
 }

@@ -122,6 +122,9 @@ bool h_server_start(struct h_server *s, const char *dir, const char *extra);
 void h_server_stop(struct h_server *s);
 /* Points PJ_TEST_SOCKET (h_sql, h_query, h_config...) at s. */
 void h_server_use(const struct h_server *s);
+/* Runs argv (argv[0] found on PATH) to its end; its exit status, 128 if
+ * a signal ended it, -1 if it could not start. Output is not captured. */
+int h_command(const char *const *argv);
 /* rm -rf path (a test's own temporary directory). */
 void h_remove_tree(const char *path);
 

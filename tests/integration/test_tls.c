@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/integration/harness.h"
@@ -57,22 +56,11 @@ stop_all(void)
 static bool
 make_certs(void)
 {
-	int status = 0;
-	pid_t pid;
+	const char *argv[] = { "bash",
+		PJ_SOURCE_DIR "/tests/integration/fixtures/tls-certs.sh", top,
+		NULL };
 
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return false;
-	if (pid == 0) {
-		execlp("bash", "bash",
-		    PJ_SOURCE_DIR "/tests/integration/fixtures/tls-certs.sh",
-		    top, (char *)NULL);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	return h_command(argv) == 0;
 }
 
 static bool
