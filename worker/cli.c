@@ -447,6 +447,6 @@ pj_cli_usage(FILE *out)
 	    "retries\n"
 	    "  70  internal error (a bug: please report it)\n"
 	    "  77  access denied, or a needed privilege is missing\n"
-	    "  78  configuration error\n",
+	    "  78  configuration error, or TLS refused\n",
 	    out);
 }

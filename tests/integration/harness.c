@@ -4,6 +4,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -172,18 +175,17 @@ collect(pid_t pid, int out_fd, int err_fd, struct h_result *r, char *why,
 }
 
 /*
- * Runs path with argv (argv[0] included), env additions and in_fd as
- * standard input (-1: /dev/null), capturing its output. Returns -1 with
- * why filled if it could not be run; never fails the test itself.
+ * Starts path with argv (argv[0] included), env additions, in_fd as
+ * standard input (-1: /dev/null) and as_uid ((uid_t)-1: ours), its
+ * output on two pipes. Returns -1 with why filled if it could not start;
+ * never fails the test itself.
  */
 static int
-run_process(const char *path, const char *const *argv, const char *const *env,
-    int in_fd, struct h_result *r, char *why, size_t why_size)
+start_process(const char *path, const char *const *argv, const char *const *env,
+    int in_fd, uid_t as_uid, struct h_proc *p, char *why, size_t why_size)
 {
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 };
-	pid_t pid;
 
-	memset(r, 0, sizeof(*r));
 	why[0] = '\0';
 	if (pipe(out) != 0 || pipe(err) != 0) {
 		snprintf(why, why_size, "pipe: %s", strerror(errno));
@@ -195,16 +197,23 @@ run_process(const char *path, const char *const *argv, const char *const *env,
 		fcntl(err[i], F_SETFD, FD_CLOEXEC);
 	}
 	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
+	p->pid = fork();
+	if (p->pid < 0) {
 		snprintf(why, why_size, "fork: %s", strerror(errno));
 		goto fail;
 	}
-	if (pid == 0)
+	if (p->pid == 0) {
+		if (as_uid != (uid_t)-1 &&
+		    (setgroups(0, NULL) != 0 || setgid((gid_t)as_uid) != 0 ||
+		        setuid(as_uid) != 0))
+			_exit(126);
 		child_exec(path, argv, env, in_fd, out[1], err[1]);
+	}
 	close(out[1]);
 	close(err[1]);
-	return collect(pid, out[0], err[0], r, why, why_size);
+	p->out_fd = out[0];
+	p->err_fd = err[0];
+	return 0;
 fail:
 	for (int i = 0; i < 2; i++) {
 		if (out[i] >= 0)
@@ -213,6 +222,20 @@ fail:
 			close(err[i]);
 	}
 	return -1;
+}
+
+/* start_process and collect: runs path to its end, capturing output. */
+static int
+run_process(const char *path, const char *const *argv, const char *const *env,
+    int in_fd, struct h_result *r, char *why, size_t why_size)
+{
+	struct h_proc p;
+
+	memset(r, 0, sizeof(*r));
+	if (start_process(
+	        path, argv, env, in_fd, (uid_t)-1, &p, why, why_size) != 0)
+		return -1;
+	return collect(p.pid, p.out_fd, p.err_fd, r, why, why_size);
 }
 
 /* Runs the mariadb client as the sandbox's root with stdin from in_fd. */
@@ -531,16 +554,16 @@ put_extra_with_run_dir(FILE *f, const char *extra)
 	fputs(worker + 8, f);
 }
 
-char *
-h_config_db(const char *name, const char *db_yaml, const char *extra_yaml)
+/* A fresh 0600 config file: the database section's connection lines
+ * (where, already YAML), then db_yaml and extra_yaml. */
+static char *
+write_config(const char *where, const char *db_yaml, const char *extra_yaml)
 {
 	const char *tmp = getenv("TMPDIR");
 	char path[1024];
 	FILE *f;
 	int fd;
 
-	if (sandbox_socket() == NULL)
-		hfail("PJ_TEST_SOCKET is not set");
 	snprintf(path, sizeof(path), "%s/pj-test-XXXXXX.yaml",
 	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
 	fd = mkstemps(path, 5); /* mode 0600 */
@@ -550,20 +573,74 @@ h_config_db(const char *name, const char *db_yaml, const char *extra_yaml)
 	f = fdopen(fd, "w");
 	if (f == NULL)
 		hfail("fdopen %s: %s", path, strerror(errno));
-	fputs(
-	    "# written by tests/integration/harness.c\ndatabase:\n"
-	    "  socket: ",
-	    f);
-	yaml_quoted(f, sandbox_socket());
-	fputs("\n  name: ", f);
-	yaml_quoted(f, name);
-	fputs("\n  user: root\n", f);
+	fputs("# written by tests/integration/harness.c\ndatabase:\n", f);
+	fputs(where, f);
 	if (db_yaml != NULL)
 		fputs(db_yaml, f);
 	put_extra_with_run_dir(f, extra_yaml);
 	if (fclose(f) != 0)
 		hfail("writing %s: %s", path, strerror(errno));
 	return xstrdup(path);
+}
+
+/* The YAML lines "  key: "value"" for a database setting. */
+static void
+put_setting(struct buf *b, const char *key, const char *value)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (f == NULL)
+		hfail("out of memory");
+	fprintf(f, "  %s: ", key);
+	yaml_quoted(f, value);
+	fputc('\n', f);
+	if (fclose(f) != 0 || buf_add(b, text, len) != 0)
+		hfail("out of memory");
+	free(text);
+}
+
+char *
+h_config_user(const char *name, const char *user, const char *db_yaml,
+    const char *extra_yaml)
+{
+	struct buf where = { 0 };
+	char *path;
+
+	if (sandbox_socket() == NULL)
+		hfail("PJ_TEST_SOCKET is not set");
+	put_setting(&where, "socket", sandbox_socket());
+	put_setting(&where, "name", name);
+	put_setting(&where, "user", user);
+	path = write_config(where.data, db_yaml, extra_yaml);
+	free(where.data);
+	return path;
+}
+
+char *
+h_config_db(const char *name, const char *db_yaml, const char *extra_yaml)
+{
+	return h_config_user(name, "root", db_yaml, extra_yaml);
+}
+
+char *
+h_config_tcp(const char *name, const char *host, int port, const char *user,
+    const char *db_yaml, const char *extra_yaml)
+{
+	struct buf where = { 0 };
+	char num[32];
+	char *path;
+
+	snprintf(num, sizeof(num), "  port: %d\n", port);
+	put_setting(&where, "host", host);
+	if (buf_add(&where, num, strlen(num)) != 0)
+		hfail("out of memory");
+	put_setting(&where, "name", name);
+	put_setting(&where, "user", user);
+	path = write_config(where.data, db_yaml, extra_yaml);
+	free(where.data);
+	return path;
 }
 
 char *
@@ -708,4 +785,142 @@ h_expect_exit(const struct h_result *r, int code, const char *what)
 	if (r->exit_code != code)
 		fail_msg("%s: exit %d, expected %d\nstdout: %s\nstderr: %s",
 		    what, r->exit_code, code, r->out, r->err);
+}
+
+struct h_proc
+h_start(const char *const *argv, const char *const *env, uid_t as_uid)
+{
+	const char *full[64];
+	struct h_proc p;
+	char why[512];
+	size_t n = 0;
+
+	full[n++] = PJ_BINARY;
+	while (argv != NULL && argv[n - 1] != NULL) {
+		if (n == sizeof(full) / sizeof(full[0]) - 1)
+			hfail("h_start: too many arguments");
+		full[n] = argv[n - 1];
+		n++;
+	}
+	full[n] = NULL;
+	if (start_process(
+	        PJ_BINARY, full, env, -1, as_uid, &p, why, sizeof(why)) != 0)
+		hfail("starting %s: %s", PJ_BINARY, why);
+	return p;
+}
+
+struct h_result
+h_finish(struct h_proc *p)
+{
+	struct h_result r;
+	char why[512] = "";
+
+	memset(&r, 0, sizeof(r));
+	if (collect(p->pid, p->out_fd, p->err_fd, &r, why, sizeof(why)) != 0) {
+		h_result_free(&r);
+		hfail("waiting for %ld: %s", (long)p->pid, why);
+	}
+	p->pid = -1;
+	return r;
+}
+
+int
+h_free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* scripts/sandbox-db.sh cmd for s; its exit status. */
+static int
+sandbox_cmd(const char *cmd, const struct h_server *s, const char *extra)
+{
+	char port[16];
+	int status = 0;
+	pid_t pid;
+
+	snprintf(port, sizeof(port), "%d", s->port);
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		setenv("PJ_SANDBOX_DIR", s->dir, 1);
+		setenv("PJ_SANDBOX_PORT", port, 1);
+		setenv("PJ_SANDBOX_EXTRA_ARGS", extra, 1);
+		unsetenv("PJ_SANDBOX_TZ");
+		execlp("bash", "bash", PJ_SOURCE_DIR "/scripts/sandbox-db.sh",
+		    cmd, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+bool
+h_server_start(struct h_server *s, const char *dir, const char *extra)
+{
+	memset(s, 0, sizeof(*s));
+	pj_strlcpy(s->dir, dir, sizeof(s->dir));
+	snprintf(s->sock, sizeof(s->sock), "%s/mysqld.sock", s->dir);
+	s->port = h_free_port();
+	if (s->port < 0 || sandbox_cmd("start", s, extra) != 0) {
+		fprintf(stderr, "harness: the server in %s did not start\n",
+		    s->dir);
+		return false;
+	}
+	s->started = true;
+	return true;
+}
+
+void
+h_server_stop(struct h_server *s)
+{
+	if (s->started && sandbox_cmd("stop", s, "") == 0)
+		s->started = false;
+}
+
+void
+h_server_use(const struct h_server *s)
+{
+	setenv("PJ_TEST_SOCKET", s->sock, 1);
+}
+
+int
+h_command(const char *const *argv)
+{
+	int status = 0;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+void
+h_remove_tree(const char *path)
+{
+	const char *argv[] = { "rm", "-rf", "--", path, NULL };
+
+	(void)h_command(argv);
 }

@@ -87,6 +87,58 @@ void h_expect_exit(const struct h_result *r, int code, const char *what);
 /* Waits for a helper process the test forked; fails unless it exited 0. */
 void h_reap(pid_t pid);
 
+/* As h_config_db, connecting as user instead of root. */
+char *h_config_user(const char *name, const char *user, const char *db_yaml,
+    const char *extra_yaml);
+/*
+ * h_config_db for a TCP connection to host:port as user (no socket),
+ * e.g. a private server of h_server_start. db_yaml may add a password or
+ * TLS settings.
+ */
+char *h_config_tcp(const char *name, const char *host, int port,
+    const char *user, const char *db_yaml, const char *extra_yaml);
+
+/* A running placement-janitor started by h_start. */
+struct h_proc {
+	pid_t pid;
+	int out_fd, err_fd; /* pipes from its stdout and stderr */
+};
+
+/* h_run without waiting: the process runs as uid (and gid) as_uid
+ * unless as_uid is (uid_t)-1. Finish it with h_finish. */
+struct h_proc h_start(
+    const char *const *argv, const char *const *env, uid_t as_uid);
+/* Reads a started process's output to its end and reaps it. */
+struct h_result h_finish(struct h_proc *p);
+
+/*
+ * A private mariadbd of one test: scripts/sandbox-db.sh with its own
+ * directory, a free TCP port on 127.0.0.1 and more mariadbd options
+ * (PJ_SANDBOX_EXTRA_ARGS). The harness's SQL helpers talk to it after
+ * h_server_use.
+ */
+struct h_server {
+	char dir[256];
+	char sock[300];
+	int port;
+	bool started;
+};
+
+/* A TCP port on 127.0.0.1 that nothing listens on right now, or -1. */
+int h_free_port(void);
+/* Starts s in dir with extra options (may be ""); false, saying why on
+ * stderr, if it did not start. */
+bool h_server_start(struct h_server *s, const char *dir, const char *extra);
+/* Stops s if it was started; s->started stays true if that failed. */
+void h_server_stop(struct h_server *s);
+/* Points PJ_TEST_SOCKET (h_sql, h_query, h_config...) at s. */
+void h_server_use(const struct h_server *s);
+/* Runs argv (argv[0] found on PATH) to its end; its exit status, 128 if
+ * a signal ended it, -1 if it could not start. Output is not captured. */
+int h_command(const char *const *argv);
+/* rm -rf path (a test's own temporary directory). */
+void h_remove_tree(const char *path);
+
 /* Removes temporary files the harness made. */
 void h_cleanup(void);
 

@@ -9,13 +9,10 @@
 
 #include <cmocka.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,11 +23,7 @@
 
 struct server {
 	const char *what;
-	char dir[256];
-	char sock[300];
-	int port;
-	char extra[512]; /* PJ_SANDBOX_EXTRA_ARGS */
-	bool started;
+	struct h_server s;
 };
 
 static char top[] = "/tmp/pj-throttle-XXXXXX";
@@ -42,53 +35,7 @@ static struct server galera = { .what = "galera" };
 static void
 use(const struct server *s)
 {
-	setenv("PJ_TEST_SOCKET", s->sock, 1);
-}
-
-/* A TCP port on 127.0.0.1 that nothing listens on right now. */
-static int
-free_port(void)
-{
-	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-/* scripts/sandbox-db.sh cmd for s; its exit status. */
-static int
-sandbox(const char *cmd, const struct server *s)
-{
-	char port[16];
-	int status = 0;
-	pid_t pid;
-
-	snprintf(port, sizeof(port), "%d", s->port);
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		setenv("PJ_SANDBOX_DIR", s->dir, 1);
-		setenv("PJ_SANDBOX_PORT", port, 1);
-		setenv("PJ_SANDBOX_EXTRA_ARGS", s->extra, 1);
-		unsetenv("PJ_SANDBOX_TZ");
-		execlp("bash", "bash", PJ_SOURCE_DIR "/scripts/sandbox-db.sh",
-		    cmd, (char *)NULL);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+	h_server_use(&s->s);
 }
 
 static bool start(struct server *s, const char *extra_fmt, ...) PJ_PRINTF(2, 3);
@@ -96,21 +43,14 @@ static bool start(struct server *s, const char *extra_fmt, ...) PJ_PRINTF(2, 3);
 static bool
 start(struct server *s, const char *extra_fmt, ...)
 {
+	char dir[256], extra[512];
 	va_list ap;
 
-	snprintf(s->dir, sizeof(s->dir), "%s/%s", top, s->what);
-	snprintf(s->sock, sizeof(s->sock), "%s/mysqld.sock", s->dir);
-	s->port = free_port();
+	snprintf(dir, sizeof(dir), "%s/%s", top, s->what);
 	va_start(ap, extra_fmt);
-	vsnprintf(s->extra, sizeof(s->extra), extra_fmt, ap);
+	vsnprintf(extra, sizeof(extra), extra_fmt, ap);
 	va_end(ap);
-	if (s->port < 0 || sandbox("start", s) != 0) {
-		fprintf(stderr, "test_throttle: the %s sandbox did not start\n",
-		    s->what);
-		return false;
-	}
-	s->started = true;
-	return true;
+	return h_server_start(&s->s, dir, extra);
 }
 
 /* Stops what was started and removes the directory (also at exit). */
@@ -119,29 +59,20 @@ stop_all(void)
 {
 	struct server *all[] = { &galera, &replica, &primary };
 	size_t i;
-	pid_t pid;
 
-	for (i = 0; i < 3; i++) {
-		if (all[i]->started && sandbox("stop", all[i]) == 0)
-			all[i]->started = false;
-	}
-	if (top[sizeof(top) - 2] == 'X' || primary.started || replica.started ||
-	    galera.started)
+	for (i = 0; i < 3; i++)
+		h_server_stop(&all[i]->s);
+	if (top[sizeof(top) - 2] == 'X' || primary.s.started ||
+	    replica.s.started || galera.s.started)
 		return; /* never made, or a server may still use it */
-	pid = fork();
-	if (pid == 0) {
-		execlp("rm", "rm", "-rf", top, (char *)NULL);
-		_exit(127);
-	}
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
+	h_remove_tree(top);
 	top[sizeof(top) - 2] = 'X';
 }
 
 static bool
 start_all(void)
 {
-	int gcomm = free_port(), ist = free_port(), sst = free_port();
+	int gcomm = h_free_port(), ist = h_free_port(), sst = h_free_port();
 
 	if (mkdtemp(top) == NULL) {
 		fprintf(
@@ -181,7 +112,7 @@ wire_replication(void **state)
 	    " MASTER_USER = 'pj_repl', MASTER_PASSWORD = 'pj-repl',"
 	    " MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1;"
 	    "START SLAVE;",
-	    primary.port);
+	    primary.s.port);
 	h_sql(NULL, sql);
 	use(&primary);
 	return 0;
@@ -286,7 +217,7 @@ expect_log(const struct h_result *r, const char *text, bool present)
 static void
 throttle_lag_within_limit_repairs(void **state)
 {
-	char *cfg = config(replica.port, "  max_replica_lag: 10s\n");
+	char *cfg = config(replica.s.port, "  max_replica_lag: 10s\n");
 	struct h_result r;
 
 	(void)state;
@@ -310,8 +241,8 @@ throttle_lag_within_limit_repairs(void **state)
 static void
 throttle_stopped_replica_pauses_then_stops(void **state)
 {
-	char *cfg =
-	    config(replica.port, "  max_pause: 2s\n  check_interval: 200ms\n");
+	char *cfg = config(
+	    replica.s.port, "  max_pause: 2s\n  check_interval: 200ms\n");
 	struct h_result r;
 	double t0;
 
@@ -362,7 +293,7 @@ static void
 throttle_lag_over_limit_waits(void **state)
 {
 	char *cfg =
-	    config(replica.port, "  max_replica_lag: 1s\n  max_pause: 30s\n");
+	    config(replica.s.port, "  max_replica_lag: 1s\n  max_pause: 30s\n");
 	struct h_result r;
 	double t0;
 
@@ -397,7 +328,7 @@ static void
 throttle_unreachable_replica_holds(void **state)
 {
 	char *cfg =
-	    config(free_port(), "  max_pause: 1s\n  check_interval: 200ms\n");
+	    config(h_free_port(), "  max_pause: 1s\n  check_interval: 200ms\n");
 	struct h_result r;
 
 	(void)state;
@@ -440,7 +371,7 @@ throttle_replica_privilege_missing(void **state)
 	    "\n"
 	    "  user: pj_nomon\nreplication:\n"
 	    "  replicas: \"127.0.0.1:%d\"\n",
-	    primary.sock, replica.port);
+	    primary.s.sock, replica.s.port);
 	fclose(f);
 	r = janitor(path, "repair", "10");
 	unlink(path);
