@@ -94,7 +94,7 @@ static const char SQL_COLUMN[] =
     " FROM information_schema.COLUMNS"
     " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?";
 /* The collation of an id column, and the one a key list bound through
- * PJ_SQL_TEXT_KEYS compares in: comparing two different ones is an error
+ * PJ_SQL_BATCH_KEYS compares in: comparing two different ones is an error
  * (1267), or with another charset a full scan. */
 static const char SQL_KEY_COLLATION[] =
     "SELECT c.COLLATION_NAME, (SELECT COLLATION(j.k) FROM"

@@ -115,11 +115,11 @@ int pj_batch_read(struct pj_stmt *st, const struct pj_param *p, size_t n,
     struct pj_error *err) PJ_MUSTCHECK;
 
 /*
- * The text keys of b as one JSON array of strings (caller frees *json), to
- * bind as a single parameter that JSON_TABLE turns back into rows: a
- * repair can then lock and re-check exactly its keys, not a key range.
+ * The keys of b as one JSON array of objects {id, id2, text, generation}
+ * (caller frees *json), to bind as the parameter of PJ_SQL_BATCH_KEYS
+ * (common/schema.h), which turns it back into rows.
  */
-int pj_batch_texts_json(
+int pj_batch_json(
     const struct pj_batch *b, char **json, struct pj_error *err) PJ_MUSTCHECK;
 
 /*

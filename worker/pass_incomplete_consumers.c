@@ -49,7 +49,7 @@ static const char SQL_CONSUMER_NEXT[] =
  * COUNT(*): with no column of c used, table elimination drops the join.
  */
 static const char SQL_LOCK[] =
-    "SELECT COUNT(c.id) FROM" PJ_SQL_TEXT_KEYS
+    "SELECT COUNT(c.id) FROM" PJ_SQL_BATCH_KEYS
     " LEFT JOIN consumers c ON c.uuid = j.k FOR UPDATE";
 
 /*
@@ -61,7 +61,7 @@ static const char SQL_LOCK[] =
 static const char SQL_REPAIR[] =
     "INSERT INTO consumers"
     " (uuid, project_id, user_id, generation, consumer_type_id, created_at)"
-    " SELECT j.k, ?, ?, 0, NULL, UTC_TIMESTAMP() FROM" PJ_SQL_TEXT_KEYS
+    " SELECT j.k, ?, ?, 0, NULL, UTC_TIMESTAMP() FROM" PJ_SQL_BATCH_KEYS
     " WHERE EXISTS (SELECT 1 FROM allocations a WHERE a.consumer_id = j.k)"
     " AND NOT EXISTS (SELECT 1 FROM consumers c WHERE c.uuid = j.k)";
 
@@ -118,7 +118,7 @@ repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
 	char *keys = NULL;
 	int rc;
 
-	rc = pj_batch_texts_json(b, &keys, err);
+	rc = pj_batch_json(b, &keys, err);
 	if (rc)
 		goto out;
 	fix[2] = PJ_TEXT(keys);

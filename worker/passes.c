@@ -68,7 +68,7 @@ pj_batch_read(struct pj_stmt *st, const struct pj_param *p, size_t n,
 }
 
 int
-pj_batch_texts_json(const struct pj_batch *b, char **json, struct pj_error *err)
+pj_batch_json(const struct pj_batch *b, char **json, struct pj_error *err)
 {
 	struct pj_json j;
 	size_t len = 0, i;
@@ -81,8 +81,20 @@ pj_batch_texts_json(const struct pj_batch *b, char **json, struct pj_error *err)
 		return pj_error_set(err, PJ_ENOMEM, "key list of %zu", b->n);
 	pj_json_init(&j, out);
 	pj_json_array_begin(&j);
-	for (i = 0; i < b->n; i++)
-		pj_json_string(&j, b->keys[i].text);
+	for (i = 0; i < b->n; i++) {
+		const struct pj_key *k = &b->keys[i];
+
+		pj_json_object_begin(&j);
+		pj_json_key(&j, "id");
+		pj_json_int(&j, k->id);
+		pj_json_key(&j, "id2");
+		pj_json_int(&j, k->id2);
+		pj_json_key(&j, "text");
+		pj_json_string(&j, k->text);
+		pj_json_key(&j, "generation");
+		pj_json_int(&j, k->generation);
+		pj_json_object_end(&j);
+	}
 	pj_json_array_end(&j);
 	bad = ferror(out) != 0;
 	if (fclose(out) != 0)
