@@ -4,15 +4,19 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -676,4 +680,332 @@ h_expect_exit(const struct h_result *r, int code, const char *what)
 	if (r->exit_code != code)
 		fail_msg("%s: exit %d, expected %d\nstdout: %s\nstderr: %s",
 		    what, r->exit_code, code, r->out, r->err);
+}
+
+char *
+h_sql_files(const char *name, const char *prefix, const char *const *paths)
+{
+	char full[2048], chunk[8192];
+	FILE *f = tmpfile(), *in;
+	size_t n;
+	int fd;
+
+	if (f == NULL || fputs(prefix, f) < 0 || fputc('\n', f) < 0)
+		hfail("temporary SQL file: %s", strerror(errno));
+	for (; *paths != NULL; paths++) {
+		snprintf(full, sizeof(full), "%s/%s", PJ_SOURCE_DIR, *paths);
+		in = fopen(full, "r");
+		if (in == NULL)
+			hfail("%s: %s", full, strerror(errno));
+		while ((n = fread(chunk, 1, sizeof(chunk), in)) > 0) {
+			if (fwrite(chunk, 1, n, f) != n)
+				hfail(
+				    "temporary SQL file: %s", strerror(errno));
+		}
+		fclose(in);
+		fputc('\n', f);
+	}
+	if (fflush(f) != 0)
+		hfail("temporary SQL file: %s", strerror(errno));
+	fd = dup(fileno(f));
+	fclose(f);
+	if (fd < 0 || lseek(fd, 0, SEEK_SET) != 0)
+		hfail("temporary SQL file: %s", strerror(errno));
+	return client_ok(name, fd, prefix);
+}
+
+void
+h_spawn(struct h_proc *p, const char *const *argv)
+{
+	const char *full[64];
+	int out[2], err[2];
+	size_t n = 0;
+
+	memset(p, 0, sizeof(*p));
+	full[n++] = PJ_BINARY;
+	while (argv != NULL && argv[n - 1] != NULL) {
+		if (n == sizeof(full) / sizeof(full[0]) - 1)
+			hfail("h_spawn: too many arguments");
+		full[n] = argv[n - 1];
+		n++;
+	}
+	full[n] = NULL;
+	if (pipe(out) != 0 || pipe(err) != 0)
+		hfail("pipe: %s", strerror(errno));
+	for (int i = 0; i < 2; i++) {
+		fcntl(out[i], F_SETFD, FD_CLOEXEC);
+		fcntl(err[i], F_SETFD, FD_CLOEXEC);
+	}
+	fflush(NULL);
+	p->pid = fork();
+	if (p->pid < 0)
+		hfail("fork: %s", strerror(errno));
+	if (p->pid == 0)
+		child_exec(PJ_BINARY, full, NULL, -1, out[1], err[1]);
+	close(out[1]);
+	close(err[1]);
+	p->out_fd = out[0];
+	p->err_fd = err[0];
+}
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads what stderr has within wait_ms into p->err; false at its end. */
+static bool
+proc_read_err(struct h_proc *p, long wait_ms)
+{
+	struct pollfd pfd = { p->err_fd, POLLIN, 0 };
+	struct buf b = { p->err, p->err_len, p->err_cap };
+	char chunk[8192];
+	ssize_t n;
+	int rc;
+
+	if (p->err_fd < 0)
+		return false;
+	rc = poll(&pfd, 1, (int)wait_ms);
+	if (rc < 0 && errno != EINTR)
+		hfail("poll: %s", strerror(errno));
+	if (rc <= 0)
+		return true;
+	n = read(p->err_fd, chunk, sizeof(chunk));
+	if (n < 0 && errno == EINTR)
+		return true;
+	if (n <= 0) {
+		close(p->err_fd);
+		p->err_fd = -1;
+		return false;
+	}
+	if (buf_add(&b, chunk, (size_t)n) != 0)
+		hfail("out of memory");
+	p->err = b.data;
+	p->err_len = b.len;
+	p->err_cap = b.cap;
+	return true;
+}
+
+/* Occurrences of text in what stderr held so far. */
+static size_t
+count_in(const struct h_proc *p, const char *text)
+{
+	const char *at = p->err;
+	size_t n = 0;
+
+	while (at != NULL && (at = strstr(at, text)) != NULL) {
+		n++;
+		at += strlen(text);
+	}
+	return n;
+}
+
+size_t
+h_proc_wait_log(
+    struct h_proc *p, const char *text, size_t count, long timeout_ms)
+{
+	long long deadline = mono_ms() + timeout_ms;
+	size_t seen = count_in(p, text);
+
+	while (seen < count && mono_ms() < deadline && p->err_fd >= 0) {
+		size_t before = p->err_len;
+
+		proc_read_err(p, (long)(deadline - mono_ms()));
+		if (p->err_len != before)
+			seen = count_in(p, text);
+	}
+	return seen;
+}
+
+struct h_result
+h_proc_finish(struct h_proc *p)
+{
+	struct h_result r;
+	struct buf out = { 0 };
+	char chunk[8192];
+	int status = 0;
+	ssize_t n;
+
+	while (proc_read_err(p, 1000) || p->err_fd >= 0)
+		;
+	while ((n = read(p->out_fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || buf_add(&out, chunk, (size_t)n) != 0)
+			break;
+	}
+	close(p->out_fd);
+	p->out_fd = -1;
+	while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	r.exit_code =
+	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	r.out = out.data != NULL ? out.data : xstrdup("");
+	r.err = p->err != NULL ? p->err : xstrdup("");
+	p->err = NULL;
+	p->err_len = p->err_cap = 0;
+	return r;
+}
+
+/* Whether port on 127.0.0.1 can be bound now. */
+static bool
+port_free(int port)
+{
+	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bool ok;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+int
+h_free_port(void)
+{
+	static int next; /* never hand out one port twice */
+	const char *range = getenv("PJ_TEST_PORTS");
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int first, last, port = -1, fd;
+
+	if (range != NULL && sscanf(range, "%d-%d", &first, &last) == 2) {
+		for (port = next > first ? next : first; port <= last; port++) {
+			if (port_free(port)) {
+				next = port + 1;
+				return port;
+			}
+		}
+		return -1;
+	}
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+int
+h_server_cmd(const char *cmd, const struct h_server *s)
+{
+	char port[16];
+	int status = 0;
+	pid_t pid;
+
+	snprintf(port, sizeof(port), "%d", s->port);
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		setenv("PJ_SANDBOX_DIR", s->dir, 1);
+		setenv("PJ_SANDBOX_PORT", port, 1);
+		setenv("PJ_SANDBOX_EXTRA_ARGS", s->extra, 1);
+		unsetenv("PJ_SANDBOX_TZ");
+		execlp("bash", "bash", PJ_SOURCE_DIR "/scripts/sandbox-db.sh",
+		    cmd, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+bool
+h_server_start(struct h_server *s, const char *top, int port, const char *extra)
+{
+	snprintf(s->dir, sizeof(s->dir), "%s/%s", top, s->what);
+	snprintf(s->sock, sizeof(s->sock), "%s/mysqld.sock", s->dir);
+	s->port = port > 0 ? port : port == 0 ? h_free_port() : 0;
+	snprintf(s->extra, sizeof(s->extra), "%s%s", extra,
+	    port < 0 ? " --skip-networking" : "");
+	if (s->port < 0 || h_server_cmd("start", s) != 0) {
+		fprintf(
+		    stderr, "harness: the %s server did not start\n", s->what);
+		return false;
+	}
+	s->started = true;
+	return true;
+}
+
+void
+h_server_kill(struct h_server *s)
+{
+	char path[400], text[32] = "";
+	long long deadline;
+	pid_t pid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/mysqld.pid", s->dir);
+	f = fopen(path, "r");
+	if (f == NULL || fgets(text, sizeof(text), f) == NULL)
+		hfail("%s: no pid file: %s", s->what, strerror(errno));
+	fclose(f);
+	pid = (pid_t)atol(text);
+	if (pid <= 1 || kill(pid, SIGKILL) != 0)
+		hfail("%s: cannot kill pid %ld: %s", s->what, (long)pid,
+		    strerror(errno));
+	/* Not our child (the script started it): wait for /proc to say. */
+	deadline = mono_ms() + 10000;
+	for (;;) {
+		char stat[64], state = 'R';
+
+		snprintf(stat, sizeof(stat), "/proc/%ld/stat", (long)pid);
+		f = fopen(stat, "r");
+		if (f == NULL)
+			break;
+		if (fscanf(f, "%*d %*s %c", &state) != 1)
+			state = 'R';
+		fclose(f);
+		if (state == 'Z' || state == 'X')
+			break;
+		if (mono_ms() > deadline)
+			hfail("%s: pid %ld still alive", s->what, (long)pid);
+		usleep(10 * 1000);
+	}
+}
+
+void
+h_servers_stop(struct h_server *const *all, size_t n, char *top)
+{
+	size_t i, len = strlen(top);
+	bool running = false;
+	pid_t pid;
+
+	for (i = 0; i < n; i++) {
+		if (all[i]->started && h_server_cmd("stop", all[i]) == 0)
+			all[i]->started = false;
+		running = running || all[i]->started;
+	}
+	if (len == 0 || top[len - 1] == 'X' || running)
+		return; /* never made, or a server may still use it */
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		execlp("rm", "rm", "-rf", top, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	top[len - 1] = 'X';
+}
+
+void
+h_server_use(const struct h_server *s)
+{
+	setenv("PJ_TEST_SOCKET", s->sock, 1);
 }

@@ -76,6 +76,71 @@ void h_expect_exit(const struct h_result *r, int code, const char *what);
 /* Waits for a helper process the test forked; fails unless it exited 0. */
 void h_reap(pid_t pid);
 
+/*
+ * The placement-janitor binary with argv (NULL-terminated, without
+ * argv[0]) running in the background: standard input /dev/null, output
+ * in two pipes the test reads as it goes.
+ */
+struct h_proc {
+	pid_t pid;
+	int out_fd, err_fd; /* -1 once closed */
+	char *err;          /* stderr read so far, NUL-terminated */
+	size_t err_len, err_cap;
+};
+void h_spawn(struct h_proc *p, const char *const *argv);
+/*
+ * Reads the process's stderr until it holds text count times, the process
+ * closes it, or timeout_ms passes. Returns the occurrences seen.
+ */
+size_t h_proc_wait_log(
+    struct h_proc *p, const char *text, size_t count, long timeout_ms);
+/* Waits for the process to end and returns all of its output (stdout
+ * small enough for a pipe: a report, not logs). */
+struct h_result h_proc_finish(struct h_proc *p);
+
+/*
+ * A MariaDB server of a test's own (scripts/sandbox-db.sh with
+ * PJ_SANDBOX_DIR set to dir), beside the shared sandbox: for tests that
+ * stop, kill or reconfigure a server, which the shared one must never be.
+ */
+struct h_server {
+	const char *what; /* a name for messages and its directory */
+	char dir[256];
+	char sock[300];
+	int port;
+	char extra[1024]; /* PJ_SANDBOX_EXTRA_ARGS */
+	bool started;
+};
+/*
+ * A TCP port on 127.0.0.1 that nothing listens on right now: one from
+ * PJ_TEST_PORTS ("FIRST-LAST") when set, else one the kernel picks.
+ * -1 if none is free.
+ */
+int h_free_port(void);
+/* Runs scripts/sandbox-db.sh cmd (start, stop, restart) for s; its exit
+ * status. */
+int h_server_cmd(const char *cmd, const struct h_server *s);
+/* Starts s in top/<what> on port (0: a free one; -1: none, socket only)
+ * with extra mariadbd options; false, saying why on stderr, if it did not
+ * start. */
+bool h_server_start(
+    struct h_server *s, const char *top, int port, const char *extra);
+/* SIGKILLs s's mariadbd (found by its pid file), as a crash would, and
+ * waits until it is gone; the next h_server_cmd("start") recovers it. */
+void h_server_kill(struct h_server *s);
+/* Stops every started server of all[0..n) and, once none runs, removes
+ * top (a mkdtemp directory; its last character is set back to 'X' so a
+ * second call does nothing). Safe from atexit. */
+void h_servers_stop(struct h_server *const *all, size_t n, char *top);
+/* Points the harness (h_sql, h_config, ...) at s. */
+void h_server_use(const struct h_server *s);
+
+/* Runs prefix SQL, then each file of paths (relative to the source tree,
+ * NULL-terminated), as one client session (user variables and temporary
+ * tables carry over); returns what the client printed (caller frees). */
+char *h_sql_files(
+    const char *name, const char *prefix, const char *const *paths);
+
 /* Removes temporary files the harness made. */
 void h_cleanup(void);
 

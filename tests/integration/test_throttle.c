@@ -9,139 +9,43 @@
 
 #include <cmocka.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "common/attr.h"
 #include "tests/integration/harness.h"
 
 #define DB "pj_it_throttle"
 
-struct server {
-	const char *what;
-	char dir[256];
-	char sock[300];
-	int port;
-	char extra[512]; /* PJ_SANDBOX_EXTRA_ARGS */
-	bool started;
-};
-
 static char top[] = "/tmp/pj-throttle-XXXXXX";
-static struct server primary = { .what = "primary" };
-static struct server replica = { .what = "replica" };
-static struct server galera = { .what = "galera" };
+static struct h_server primary = { .what = "primary" };
+static struct h_server replica = { .what = "replica" };
+static struct h_server galera = { .what = "galera" };
 
 /* Harness helpers talk to the server PJ_TEST_SOCKET names. */
 static void
-use(const struct server *s)
+use(const struct h_server *s)
 {
-	setenv("PJ_TEST_SOCKET", s->sock, 1);
-}
-
-/* A TCP port on 127.0.0.1 that nothing listens on right now. */
-static int
-free_port(void)
-{
-	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-/* scripts/sandbox-db.sh cmd for s; its exit status. */
-static int
-sandbox(const char *cmd, const struct server *s)
-{
-	char port[16];
-	int status = 0;
-	pid_t pid;
-
-	snprintf(port, sizeof(port), "%d", s->port);
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		setenv("PJ_SANDBOX_DIR", s->dir, 1);
-		setenv("PJ_SANDBOX_PORT", port, 1);
-		setenv("PJ_SANDBOX_EXTRA_ARGS", s->extra, 1);
-		unsetenv("PJ_SANDBOX_TZ");
-		execlp("bash", "bash", PJ_SOURCE_DIR "/scripts/sandbox-db.sh",
-		    cmd, (char *)NULL);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-static bool start(struct server *s, const char *extra_fmt, ...) PJ_PRINTF(2, 3);
-
-static bool
-start(struct server *s, const char *extra_fmt, ...)
-{
-	va_list ap;
-
-	snprintf(s->dir, sizeof(s->dir), "%s/%s", top, s->what);
-	snprintf(s->sock, sizeof(s->sock), "%s/mysqld.sock", s->dir);
-	s->port = free_port();
-	va_start(ap, extra_fmt);
-	vsnprintf(s->extra, sizeof(s->extra), extra_fmt, ap);
-	va_end(ap);
-	if (s->port < 0 || sandbox("start", s) != 0) {
-		fprintf(stderr, "test_throttle: the %s sandbox did not start\n",
-		    s->what);
-		return false;
-	}
-	s->started = true;
-	return true;
+	h_server_use(s);
 }
 
 /* Stops what was started and removes the directory (also at exit). */
 static void
 stop_all(void)
 {
-	struct server *all[] = { &galera, &replica, &primary };
-	size_t i;
-	pid_t pid;
+	struct h_server *all[] = { &galera, &replica, &primary };
 
-	for (i = 0; i < 3; i++) {
-		if (all[i]->started && sandbox("stop", all[i]) == 0)
-			all[i]->started = false;
-	}
-	if (top[sizeof(top) - 2] == 'X' || primary.started || replica.started ||
-	    galera.started)
-		return; /* never made, or a server may still use it */
-	pid = fork();
-	if (pid == 0) {
-		execlp("rm", "rm", "-rf", top, (char *)NULL);
-		_exit(127);
-	}
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
-	top[sizeof(top) - 2] = 'X';
+	h_servers_stop(all, 3, top);
 }
 
 static bool
 start_all(void)
 {
-	int gcomm = free_port(), ist = free_port(), sst = free_port();
+	int gcomm = h_free_port(), ist = h_free_port(), sst = h_free_port();
+	char extra[1024];
 
 	if (mkdtemp(top) == NULL) {
 		fprintf(
@@ -149,19 +53,21 @@ start_all(void)
 		return false;
 	}
 	atexit(stop_all);
-	return start(&primary,
+	snprintf(extra, sizeof(extra),
+	    "--server-id=3 --innodb-buffer-pool-size=32M --wsrep-on=ON "
+	    "--wsrep-provider=/usr/lib/galera/libgalera_smm.so "
+	    "--wsrep-cluster-address=gcomm:// --wsrep-new-cluster "
+	    "--binlog-format=ROW --wsrep-node-address=127.0.0.1:%d "
+	    "--wsrep-provider-options=gmcast.listen_addr=tcp://"
+	    "127.0.0.1:%d;ist.recv_addr=127.0.0.1:%d;gcache.size=16M "
+	    "--wsrep-sst-receive-address=127.0.0.1:%d",
+	    gcomm, gcomm, ist, sst);
+	return h_server_start(&primary, top, 0,
 	           "--log-bin=mysql-bin --server-id=1 "
 	           "--innodb-buffer-pool-size=32M") &&
-	    start(&replica, "--server-id=2 --innodb-buffer-pool-size=32M") &&
-	    start(&galera,
-	        "--server-id=3 --innodb-buffer-pool-size=32M --wsrep-on=ON "
-	        "--wsrep-provider=/usr/lib/galera/libgalera_smm.so "
-	        "--wsrep-cluster-address=gcomm:// --wsrep-new-cluster "
-	        "--binlog-format=ROW --wsrep-node-address=127.0.0.1:%d "
-	        "--wsrep-provider-options=gmcast.listen_addr=tcp://"
-	        "127.0.0.1:%d;ist.recv_addr=127.0.0.1:%d;gcache.size=16M "
-	        "--wsrep-sst-receive-address=127.0.0.1:%d",
-	        gcomm, gcomm, ist, sst);
+	    h_server_start(&replica, top, 0,
+	        "--server-id=2 --innodb-buffer-pool-size=32M") &&
+	    h_server_start(&galera, top, 0, extra);
 }
 
 /* The replica replicates from the primary, as a test-only account. */
@@ -397,7 +303,7 @@ static void
 throttle_unreachable_replica_holds(void **state)
 {
 	char *cfg =
-	    config(free_port(), "  max_pause: 1s\n  check_interval: 200ms\n");
+	    config(h_free_port(), "  max_pause: 1s\n  check_interval: 200ms\n");
 	struct h_result r;
 
 	(void)state;
