@@ -748,13 +748,33 @@ h_spawn(struct h_proc *p, const char *const *argv)
 	p->err_fd = err[0];
 }
 
-static long long
-mono_ms(void)
+long long
+h_now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+size_t
+h_count(const char *text, const char *needle)
+{
+	size_t n = 0, len = strlen(needle);
+
+	while (len > 0 && (text = strstr(text, needle)) != NULL) {
+		n++;
+		text += len;
+	}
+	return n;
+}
+
+void
+h_expect_log(const struct h_result *r, const char *text, bool present)
+{
+	if ((strstr(r->err, text) != NULL) != present)
+		fail_msg("\"%s\" %s the log:\n%s", text,
+		    present ? "missing from" : "found in", r->err);
 }
 
 /* Reads what stderr has within wait_ms into p->err; false at its end. */
@@ -769,7 +789,7 @@ proc_read_err(struct h_proc *p, long wait_ms)
 
 	if (p->err_fd < 0)
 		return false;
-	rc = poll(&pfd, 1, (int)wait_ms);
+	rc = poll(&pfd, 1, wait_ms > 0 ? (int)wait_ms : 0); /* never -1 */
 	if (rc < 0 && errno != EINTR)
 		hfail("poll: %s", strerror(errno));
 	if (rc <= 0)
@@ -794,31 +814,34 @@ proc_read_err(struct h_proc *p, long wait_ms)
 static size_t
 count_in(const struct h_proc *p, const char *text)
 {
-	const char *at = p->err;
-	size_t n = 0;
-
-	while (at != NULL && (at = strstr(at, text)) != NULL) {
-		n++;
-		at += strlen(text);
-	}
-	return n;
+	return p->err != NULL ? h_count(p->err, text) : 0;
 }
 
 size_t
 h_proc_wait_log(
     struct h_proc *p, const char *text, size_t count, long timeout_ms)
 {
-	long long deadline = mono_ms() + timeout_ms;
+	long long deadline = h_now_ms() + timeout_ms;
 	size_t seen = count_in(p, text);
 
-	while (seen < count && mono_ms() < deadline && p->err_fd >= 0) {
+	while (seen < count && h_now_ms() < deadline && p->err_fd >= 0) {
 		size_t before = p->err_len;
 
-		proc_read_err(p, (long)(deadline - mono_ms()));
+		proc_read_err(p, (long)(deadline - h_now_ms()));
 		if (p->err_len != before)
 			seen = count_in(p, text);
 	}
 	return seen;
+}
+
+void
+h_proc_read(struct h_proc *p, long wait_ms)
+{
+	long long deadline = h_now_ms() + wait_ms;
+
+	while (proc_read_err(p, (long)(deadline - h_now_ms())) &&
+	    h_now_ms() < deadline)
+		;
 }
 
 struct h_result
@@ -960,7 +983,7 @@ h_server_kill(struct h_server *s)
 		hfail("%s: cannot kill pid %ld: %s", s->what, (long)pid,
 		    strerror(errno));
 	/* Not our child (the script started it): wait for /proc to say. */
-	deadline = mono_ms() + 10000;
+	deadline = h_now_ms() + 10000;
 	for (;;) {
 		char stat[64], state = 'R';
 
@@ -973,7 +996,7 @@ h_server_kill(struct h_server *s)
 		fclose(f);
 		if (state == 'Z' || state == 'X')
 			break;
-		if (mono_ms() > deadline)
+		if (h_now_ms() > deadline)
 			hfail("%s: pid %ld still alive", s->what, (long)pid);
 		usleep(10 * 1000);
 	}

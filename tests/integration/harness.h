@@ -94,6 +94,9 @@ void h_spawn(struct h_proc *p, const char *const *argv);
  */
 size_t h_proc_wait_log(
     struct h_proc *p, const char *text, size_t count, long timeout_ms);
+/* Reads what the process writes to stderr for up to wait_ms, so that
+ * a verbose log cannot fill the pipe and stall it. */
+void h_proc_read(struct h_proc *p, long wait_ms);
 /* Waits for the process to end and returns all of its output (stdout
  * small enough for a pipe: a report, not logs). */
 struct h_result h_proc_finish(struct h_proc *p);
@@ -140,6 +143,14 @@ void h_server_use(const struct h_server *s);
  * tables carry over); returns what the client printed (caller frees). */
 char *h_sql_files(
     const char *name, const char *prefix, const char *const *paths);
+
+/* Fails the test, with the log, unless r's stderr holds text (present)
+ * or does not (!present). */
+void h_expect_log(const struct h_result *r, const char *text, bool present);
+/* Occurrences of needle in text, not overlapping. */
+size_t h_count(const char *text, const char *needle);
+/* CLOCK_MONOTONIC in milliseconds. */
+long long h_now_ms(void);
 
 /* Removes temporary files the harness made. */
 void h_cleanup(void);

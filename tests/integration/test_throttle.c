@@ -180,14 +180,6 @@ expect_exit(const struct h_result *r, int code)
 		    r->exit_code, code, r->out, r->err);
 }
 
-static void
-expect_log(const struct h_result *r, const char *text, bool present)
-{
-	if ((strstr(r->err, text) != NULL) != present)
-		fail_msg("\"%s\" %s the log:\n%s", text,
-		    present ? "missing from" : "found in", r->err);
-}
-
 /* Lag within the limit: the repair runs as usual and replicates. */
 static void
 throttle_lag_within_limit_repairs(void **state)
@@ -200,8 +192,8 @@ throttle_lag_within_limit_repairs(void **state)
 	r = janitor(cfg, "repair", "10");
 	expect_exit(&r, 0);
 	assert_int_equal(h_json_field(r.out, "repaired"), 40);
-	expect_log(&r, "event=replica_check replica=127.0.0.1:", true);
-	expect_log(&r, "event=replication_pause", false);
+	h_expect_log(&r, "event=replica_check replica=127.0.0.1:", true);
+	h_expect_log(&r, "event=replication_pause", false);
 	h_result_free(&r);
 	sync_replica();
 	use(&replica);
@@ -231,7 +223,7 @@ throttle_stopped_replica_pauses_then_stops(void **state)
 	t0 = now_s();
 	r = janitor(cfg, "check", "10");
 	expect_exit(&r, 1);
-	expect_log(&r, "event=replication_pause", false);
+	h_expect_log(&r, "event=replication_pause", false);
 	assert_true(now_s() - t0 < 2.0);
 	h_result_free(&r);
 
@@ -242,11 +234,11 @@ throttle_stopped_replica_pauses_then_stops(void **state)
 	assert_non_null(strstr(r.out, "\"stopped_by\":\"replication\""));
 	assert_int_equal(h_json_field(r.out, "repaired"), 0);
 	assert_int_equal(h_json_field(r.out, "remaining"), 30);
-	expect_log(&r, "level=warn", true);
-	expect_log(&r, "event=replica_unusable", true);
-	expect_log(&r, "event=replication_pause replica=", true);
-	expect_log(&r, "lag_s=NULL reason=not_replicating", true);
-	expect_log(&r, "outcome=max_pause", true);
+	h_expect_log(&r, "level=warn", true);
+	h_expect_log(&r, "event=replica_unusable", true);
+	h_expect_log(&r, "event=replication_pause replica=", true);
+	h_expect_log(&r, "lag_s=NULL reason=not_replicating", true);
+	h_expect_log(&r, "outcome=max_pause", true);
 	if (t0 < 2.0 || t0 > 10.0)
 		fail_msg("stopped after %.1f s, max_pause is 2 s", t0);
 	h_result_free(&r);
@@ -290,8 +282,8 @@ throttle_lag_over_limit_waits(void **state)
 	t0 = now_s() - t0;
 	expect_exit(&r, 0);
 	assert_int_equal(h_json_field(r.out, "repaired"), 10);
-	expect_log(&r, "max_lag_s=1", true);
-	expect_log(&r, "event=replication_pause_end outcome=resumed", true);
+	h_expect_log(&r, "max_lag_s=1", true);
+	h_expect_log(&r, "event=replication_pause_end outcome=resumed", true);
 	if (t0 < 0.5)
 		fail_msg("finished after %.1f s: no pause", t0);
 	h_result_free(&r);
@@ -312,7 +304,7 @@ throttle_unreachable_replica_holds(void **state)
 	expect_exit(&r, 1);
 	assert_non_null(strstr(r.out, "\"stopped_by\":\"replication\""));
 	assert_int_equal(h_json_field(r.out, "remaining"), 5);
-	expect_log(&r, "lag_s=unknown status=connection", true);
+	h_expect_log(&r, "lag_s=unknown status=connection", true);
 	h_result_free(&r);
 	assert_int_equal(h_query_int(DB, "SELECT COUNT(*) FROM consumers"), 0);
 	free(cfg);
@@ -351,8 +343,8 @@ throttle_replica_privilege_missing(void **state)
 	r = janitor(path, "repair", "10");
 	unlink(path);
 	expect_exit(&r, 77);
-	expect_log(&r, "replica 127.0.0.1:", true);
-	expect_log(&r, "SLAVE MONITOR", true);
+	h_expect_log(&r, "replica 127.0.0.1:", true);
+	h_expect_log(&r, "SLAVE MONITOR", true);
 	h_result_free(&r);
 	assert_int_equal(h_query_int(DB, "SELECT COUNT(*) FROM consumers"), 0);
 }
@@ -420,8 +412,8 @@ throttle_galera_refuses_unsynced_node(void **state)
 	h_sql(NULL, "SET GLOBAL wsrep_desync = ON;");
 	r = janitor(cfg, "repair", "5");
 	expect_exit(&r, 69);
-	expect_log(&r, "galera node not synced", true);
-	expect_log(&r, "Donor/Desynced", true);
+	h_expect_log(&r, "galera node not synced", true);
+	h_expect_log(&r, "Donor/Desynced", true);
 	h_result_free(&r);
 	assert_int_equal(h_query_int(DB, "SELECT COUNT(*) FROM consumers"), 0);
 	r = janitor(cfg, "check", "5");
@@ -432,9 +424,9 @@ throttle_galera_refuses_unsynced_node(void **state)
 	r = janitor(cfg, "repair", "5");
 	expect_exit(&r, 0);
 	assert_int_equal(h_json_field(r.out, "repaired"), 20);
-	expect_log(&r, "event=galera_node state=\"Synced\"", true);
-	expect_log(&r, "event=galera_check", true);
-	expect_log(&r, "event=replication_pause", false);
+	h_expect_log(&r, "event=galera_node state=\"Synced\"", true);
+	h_expect_log(&r, "event=galera_check", true);
+	h_expect_log(&r, "event=replication_pause", false);
 	h_result_free(&r);
 	use(&primary);
 	free(cfg);
