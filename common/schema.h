@@ -10,11 +10,23 @@
 #include "common/error.h"
 
 /*
+ * A list of text keys bound as one JSON array parameter, as rows j.k: a
+ * pass that locks or repairs exactly its batch's keys joins it to the
+ * tables. utf8mb3, the charset of Placement's id columns, so the joins
+ * probe their indexes; pj_schema_verify checks that the collations agree.
+ */
+#define PJ_SQL_TEXT_KEYS \
+	" JSON_TABLE(?, '$[*]' COLUMNS" \
+	" (k VARCHAR(255) CHARACTER SET utf8mb3 PATH '$')) j"
+
+/*
  * Checks, in the current database of db, that every table and column of
  * the Placement schema exists, then copies alembic_version.version_num
  * into alembic (size bytes). PJ_ESCHEMA names what is missing ("table
  * consumers is missing", "column consumers.generation is missing"; with
- * several, the first few and a count) or says alembic_version has no row;
+ * several, the first few and a count), that the id columns joined to
+ * PJ_SQL_TEXT_KEYS compare in its collation, or says alembic_version has
+ * no row;
  * PJ_EINVAL if alembic is too small; database errors as pj_stmt_exec.
  * alembic is untouched on failure.
  */

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -103,17 +104,12 @@ buf_add(struct buf *b, const char *p, size_t n)
 	return 0;
 }
 
+/* In a forked child: adds env ("NAME=value", NULL-ended) or exits 126. */
 static void
-child_exec(const char *path, const char *const *argv, const char *const *env,
-    int in_fd, int out_fd, int err_fd)
+child_setenv(const char *const *env)
 {
 	size_t i;
 
-	if (in_fd < 0)
-		in_fd = open("/dev/null", O_RDONLY);
-	if (in_fd < 0 || dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 ||
-	    dup2(err_fd, 2) < 0)
-		_exit(126);
 	for (i = 0; env != NULL && env[i] != NULL; i++) {
 		const char *eq = strchr(env[i], '=');
 		char name[256];
@@ -125,22 +121,42 @@ child_exec(const char *path, const char *const *argv, const char *const *env,
 		if (setenv(name, eq + 1, 1) != 0)
 			_exit(126);
 	}
+}
+
+static void
+child_exec(const char *path, const char *const *argv, const char *const *env,
+    int in_fd, int out_fd, int err_fd)
+{
+	if (in_fd < 0)
+		in_fd = open("/dev/null", O_RDONLY);
+	if (in_fd < 0 || dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 ||
+	    dup2(err_fd, 2) < 0)
+		_exit(126);
+	child_setenv(env);
 	execvp(path, (char *const *)argv);
 	dprintf(2, "harness: cannot run %s: %s\n", path, strerror(errno));
 	_exit(127);
 }
 
-/* Reads both pipes to their end, then reaps the child. */
+/*
+ * Reads both pipes of p to their end (after what h_proc_read already
+ * took from stderr), then reaps the child. p's pipes and stderr text pass
+ * to r.
+ */
 static int
-collect(pid_t pid, int out_fd, int err_fd, struct h_result *r, char *why,
-    size_t why_size)
+collect(struct h_proc *p, struct h_result *r, char *why, size_t why_size)
 {
-	struct buf out = { 0 }, err = { 0 };
-	struct pollfd fds[2] = { { out_fd, POLLIN, 0 }, { err_fd, POLLIN, 0 } };
+	struct buf out = { 0 }, err = { p->err, p->err_len, p->err_cap };
+	struct pollfd fds[2] = { { p->out_fd, POLLIN, 0 },
+		{ p->err_fd, POLLIN, 0 } };
 	struct buf *dst[2] = { &out, &err };
 	char chunk[8192];
-	int open_fds = 2, status = 0, i;
+	int open_fds = (p->out_fd >= 0) + (p->err_fd >= 0), status = 0, i;
 	ssize_t n;
+
+	p->out_fd = p->err_fd = -1;
+	p->err = NULL;
+	p->err_len = p->err_cap = 0;
 
 	while (open_fds > 0) {
 		if (poll(fds, 2, -1) < 0) {
@@ -162,8 +178,9 @@ collect(pid_t pid, int out_fd, int err_fd, struct h_result *r, char *why,
 			open_fds--;
 		}
 	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
 		;
+	p->pid = -1;
 	r->exit_code =
 	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	r->out = out.data != NULL ? out.data : strdup("");
@@ -176,18 +193,19 @@ collect(pid_t pid, int out_fd, int err_fd, struct h_result *r, char *why,
 }
 
 /*
- * Runs path with argv (argv[0] included), env additions and in_fd as
- * standard input (-1: /dev/null), capturing its output. Returns -1 with
- * why filled if it could not be run; never fails the test itself.
+ * Starts path with argv (argv[0] included), env additions, in_fd as
+ * standard input (-1: /dev/null) and as_uid ((uid_t)-1: ours), its
+ * output on two pipes. Returns -1 with why filled if it could not start;
+ * never fails the test itself.
  */
 static int
-run_process(const char *path, const char *const *argv, const char *const *env,
-    int in_fd, struct h_result *r, char *why, size_t why_size)
+start_process(const char *path, const char *const *argv, const char *const *env,
+    int in_fd, uid_t as_uid, struct h_proc *p, char *why, size_t why_size)
 {
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 };
-	pid_t pid;
 
-	memset(r, 0, sizeof(*r));
+	memset(p, 0, sizeof(*p));
+	p->out_fd = p->err_fd = -1;
 	why[0] = '\0';
 	if (pipe(out) != 0 || pipe(err) != 0) {
 		snprintf(why, why_size, "pipe: %s", strerror(errno));
@@ -199,16 +217,23 @@ run_process(const char *path, const char *const *argv, const char *const *env,
 		fcntl(err[i], F_SETFD, FD_CLOEXEC);
 	}
 	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
+	p->pid = fork();
+	if (p->pid < 0) {
 		snprintf(why, why_size, "fork: %s", strerror(errno));
 		goto fail;
 	}
-	if (pid == 0)
+	if (p->pid == 0) {
+		if (as_uid != (uid_t)-1 &&
+		    (setgroups(0, NULL) != 0 || setgid((gid_t)as_uid) != 0 ||
+		        setuid(as_uid) != 0))
+			_exit(126);
 		child_exec(path, argv, env, in_fd, out[1], err[1]);
+	}
 	close(out[1]);
 	close(err[1]);
-	return collect(pid, out[0], err[0], r, why, why_size);
+	p->out_fd = out[0];
+	p->err_fd = err[0];
+	return 0;
 fail:
 	for (int i = 0; i < 2; i++) {
 		if (out[i] >= 0)
@@ -217,6 +242,20 @@ fail:
 			close(err[i]);
 	}
 	return -1;
+}
+
+/* start_process and collect: runs path to its end, capturing output. */
+static int
+run_process(const char *path, const char *const *argv, const char *const *env,
+    int in_fd, struct h_result *r, char *why, size_t why_size)
+{
+	struct h_proc p;
+
+	memset(r, 0, sizeof(*r));
+	if (start_process(
+	        path, argv, env, in_fd, (uid_t)-1, &p, why, why_size) != 0)
+		return -1;
+	return collect(&p, r, why, why_size);
 }
 
 /* Runs the mariadb client as the sandbox's root with stdin from in_fd. */
@@ -253,22 +292,41 @@ run_client(
 	return run_process("mariadb", argv, NULL, in_fd, r, why, why_size);
 }
 
-/* SQL text as a client's standard input: an unlinked temporary file. */
-static int
-sql_fd(const char *sql)
+/* An unlinked temporary file for a client's standard input. */
+static FILE *
+sql_temp(void)
 {
 	FILE *f = tmpfile();
-	int fd;
 
 	if (f == NULL)
 		hfail("tmpfile: %s", strerror(errno));
-	if (fputs(sql, f) < 0 || fflush(f) != 0)
+	return f;
+}
+
+/* What was written to f (closed here) as a descriptor at its start. */
+static int
+rewound_fd(FILE *f)
+{
+	int fd;
+
+	if (fflush(f) != 0)
 		hfail("writing SQL to a temporary file: %s", strerror(errno));
 	fd = dup(fileno(f));
 	fclose(f);
 	if (fd < 0 || lseek(fd, 0, SEEK_SET) != 0)
 		hfail("temporary SQL file: %s", strerror(errno));
 	return fd;
+}
+
+/* SQL text as a client's standard input. */
+static int
+sql_fd(const char *sql)
+{
+	FILE *f = sql_temp();
+
+	if (fputs(sql, f) < 0)
+		hfail("writing SQL to a temporary file: %s", strerror(errno));
+	return rewound_fd(f);
 }
 
 /* Runs SQL from in_fd (closed here); fails the test unless it succeeds.
@@ -301,13 +359,23 @@ client_ok(const char *name, int in_fd, const char *what)
 	return out;
 }
 
-void
-h_require_sandbox(void)
+int
+h_cannot_run(const char *why, const char *hint)
 {
 	const char *allow = getenv("PJ_TEST_ALLOW_SKIP");
 	const char *ci = getenv("CI");
 	bool may_skip = allow != NULL && strcmp(allow, "1") == 0 &&
 	    !(ci != NULL && strcmp(ci, "true") == 0);
+
+	fprintf(stderr, "%s: %s\n", may_skip ? "SKIP" : "FAIL", why);
+	if (!may_skip && hint != NULL)
+		fprintf(stderr, "%s\n", hint);
+	return may_skip ? 77 : 1;
+}
+
+void
+h_require_sandbox(void)
+{
 	struct h_result r;
 	char why[512];
 	int fd, rc;
@@ -325,12 +393,9 @@ h_require_sandbox(void)
 	if (rc == 0 && why[0] == '\0')
 		return;
 	why[strcspn(why, "\n")] = '\0';
-	fprintf(stderr, "%s: %s\n", may_skip ? "SKIP" : "FAIL", why);
-	if (!may_skip)
-		fprintf(stderr,
-		    "start it with scripts/sandbox-db.sh start, or "
-		    "set PJ_TEST_ALLOW_SKIP=1 to skip\n");
-	exit(may_skip ? 77 : 1);
+	exit(h_cannot_run(why,
+	    "start it with scripts/sandbox-db.sh start, or "
+	    "set PJ_TEST_ALLOW_SKIP=1 to skip"));
 }
 
 /* Database names go into SQL text here, so only plain ones are taken. */
@@ -451,6 +516,12 @@ h_checksum(const char *name)
 struct pj_db *
 h_connect(const char *name)
 {
+	return h_connect_waiting(name, 10000);
+}
+
+struct pj_db *
+h_connect_waiting(const char *name, int64_t lock_wait_ms)
+{
 	struct pj_db_config cfg;
 	struct pj_error err = { 0 };
 	struct pj_db *db = NULL;
@@ -465,7 +536,7 @@ h_connect(const char *name)
 	cfg.connect_timeout_ms = 10000;
 	cfg.read_timeout_ms = 60000;
 	cfg.write_timeout_ms = 60000;
-	cfg.lock_wait_timeout_ms = 10000;
+	cfg.lock_wait_timeout_ms = lock_wait_ms;
 	if (pj_db_connect(&cfg, &db, &err) != PJ_OK)
 		hfail("connect to %s: %s: %s", name, pj_status_name(err.code),
 		    err.msg);
@@ -529,16 +600,16 @@ put_extra_with_run_dir(FILE *f, const char *extra)
 	fputs(worker + 8, f);
 }
 
-char *
-h_config_db(const char *name, const char *db_yaml, const char *extra_yaml)
+/* A fresh 0600 config file: the database section's connection lines
+ * (where, already YAML), then db_yaml and extra_yaml. */
+static char *
+write_config(const char *where, const char *db_yaml, const char *extra_yaml)
 {
 	const char *tmp = getenv("TMPDIR");
 	char path[1024];
 	FILE *f;
 	int fd;
 
-	if (sandbox_socket() == NULL)
-		hfail("PJ_TEST_SOCKET is not set");
 	snprintf(path, sizeof(path), "%s/pj-test-XXXXXX.yaml",
 	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
 	fd = mkstemps(path, 5); /* mode 0600 */
@@ -548,20 +619,78 @@ h_config_db(const char *name, const char *db_yaml, const char *extra_yaml)
 	f = fdopen(fd, "w");
 	if (f == NULL)
 		hfail("fdopen %s: %s", path, strerror(errno));
-	fputs(
-	    "# written by tests/integration/harness.c\ndatabase:\n"
-	    "  socket: ",
-	    f);
-	yaml_quoted(f, sandbox_socket());
-	fputs("\n  name: ", f);
-	yaml_quoted(f, name);
-	fputs("\n  user: root\n", f);
+	fputs("# written by tests/integration/harness.c\ndatabase:\n", f);
+	fputs(where, f);
 	if (db_yaml != NULL)
 		fputs(db_yaml, f);
 	put_extra_with_run_dir(f, extra_yaml);
 	if (fclose(f) != 0)
 		hfail("writing %s: %s", path, strerror(errno));
 	return xstrdup(path);
+}
+
+/* The YAML lines "  key: "value"" for a database setting. */
+static void
+put_setting(struct buf *b, const char *key, const char *value)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (f == NULL)
+		hfail("out of memory");
+	fprintf(f, "  %s: ", key);
+	yaml_quoted(f, value);
+	fputc('\n', f);
+	if (fclose(f) != 0 || buf_add(b, text, len) != 0)
+		hfail("out of memory");
+	free(text);
+}
+
+/* write_config with where (freed here) and then database name and user. */
+static char *
+config_as(struct buf *where, const char *name, const char *user,
+    const char *db_yaml, const char *extra_yaml)
+{
+	char *path;
+
+	put_setting(where, "name", name);
+	put_setting(where, "user", user);
+	path = write_config(where->data, db_yaml, extra_yaml);
+	free(where->data);
+	return path;
+}
+
+char *
+h_config_user(const char *name, const char *user, const char *db_yaml,
+    const char *extra_yaml)
+{
+	struct buf where = { 0 };
+
+	if (sandbox_socket() == NULL)
+		hfail("PJ_TEST_SOCKET is not set");
+	put_setting(&where, "socket", sandbox_socket());
+	return config_as(&where, name, user, db_yaml, extra_yaml);
+}
+
+char *
+h_config_db(const char *name, const char *db_yaml, const char *extra_yaml)
+{
+	return h_config_user(name, "root", db_yaml, extra_yaml);
+}
+
+char *
+h_config_tcp(const char *name, const char *host, int port, const char *user,
+    const char *db_yaml, const char *extra_yaml)
+{
+	struct buf where = { 0 };
+	char num[32];
+
+	snprintf(num, sizeof(num), "  port: %d\n", port);
+	put_setting(&where, "host", host);
+	if (buf_add(&where, num, strlen(num)) != 0)
+		hfail("out of memory");
+	return config_as(&where, name, user, db_yaml, extra_yaml);
 }
 
 char *
@@ -573,24 +702,9 @@ h_config(const char *name, const char *extra_yaml)
 struct h_result
 h_run(const char *const *argv, const char *const *env)
 {
-	const char *full[64];
-	struct h_result r;
-	char why[512];
-	size_t n = 0;
+	struct h_proc p = h_start(argv, env, (uid_t)-1);
 
-	full[n++] = PJ_BINARY;
-	while (argv != NULL && argv[n - 1] != NULL) {
-		if (n == sizeof(full) / sizeof(full[0]) - 1)
-			hfail("h_run: too many arguments");
-		full[n] = argv[n - 1];
-		n++;
-	}
-	full[n] = NULL;
-	if (run_process(PJ_BINARY, full, env, -1, &r, why, sizeof(why)) != 0) {
-		h_result_free(&r);
-		hfail("running %s: %s", PJ_BINARY, why);
-	}
-	return r;
+	return h_finish(&p);
 }
 
 void
@@ -662,6 +776,32 @@ h_pass_field(const char *pass, const char *json, const char *field)
 	return p != NULL ? atoll(p + strlen(key)) : -1;
 }
 
+void
+h_expect_query(
+    const char *name, const char *sql, const char *want, const char *what)
+{
+	char *got = h_query(name, sql);
+
+	if (strcmp(got, want) != 0)
+		fail_msg("%s: got '%s', expected '%s'", what, got, want);
+	free(got);
+}
+
+bool
+h_pass_has(const char *pass, const char *json, const char *member)
+{
+	char name[96];
+	const char *p, *end;
+
+	snprintf(name, sizeof(name), "\"name\":\"%s\"", pass);
+	p = strstr(json, name);
+	if (p == NULL)
+		return false;
+	end = strchr(p, '}');
+	p = strstr(p, member);
+	return p != NULL && (end == NULL || p < end);
+}
+
 struct h_result
 h_run_json(const char *config, const char *const *args)
 {
@@ -686,12 +826,11 @@ char *
 h_sql_files(const char *name, const char *prefix, const char *const *paths)
 {
 	char full[2048], chunk[8192];
-	FILE *f = tmpfile(), *in;
+	FILE *f = sql_temp(), *in;
 	size_t n;
-	int fd;
 
-	if (f == NULL || fputs(prefix, f) < 0 || fputc('\n', f) < 0)
-		hfail("temporary SQL file: %s", strerror(errno));
+	if (fputs(prefix, f) < 0 || fputc('\n', f) < 0)
+		hfail("writing SQL to a temporary file: %s", strerror(errno));
 	for (; *paths != NULL; paths++) {
 		snprintf(full, sizeof(full), "%s/%s", PJ_SOURCE_DIR, *paths);
 		in = fopen(full, "r");
@@ -699,53 +838,13 @@ h_sql_files(const char *name, const char *prefix, const char *const *paths)
 			hfail("%s: %s", full, strerror(errno));
 		while ((n = fread(chunk, 1, sizeof(chunk), in)) > 0) {
 			if (fwrite(chunk, 1, n, f) != n)
-				hfail(
-				    "temporary SQL file: %s", strerror(errno));
+				hfail("writing SQL to a temporary file: %s",
+				    strerror(errno));
 		}
 		fclose(in);
 		fputc('\n', f);
 	}
-	if (fflush(f) != 0)
-		hfail("temporary SQL file: %s", strerror(errno));
-	fd = dup(fileno(f));
-	fclose(f);
-	if (fd < 0 || lseek(fd, 0, SEEK_SET) != 0)
-		hfail("temporary SQL file: %s", strerror(errno));
-	return client_ok(name, fd, prefix);
-}
-
-void
-h_spawn(struct h_proc *p, const char *const *argv)
-{
-	const char *full[64];
-	int out[2], err[2];
-	size_t n = 0;
-
-	memset(p, 0, sizeof(*p));
-	full[n++] = PJ_BINARY;
-	while (argv != NULL && argv[n - 1] != NULL) {
-		if (n == sizeof(full) / sizeof(full[0]) - 1)
-			hfail("h_spawn: too many arguments");
-		full[n] = argv[n - 1];
-		n++;
-	}
-	full[n] = NULL;
-	if (pipe(out) != 0 || pipe(err) != 0)
-		hfail("pipe: %s", strerror(errno));
-	for (int i = 0; i < 2; i++) {
-		fcntl(out[i], F_SETFD, FD_CLOEXEC);
-		fcntl(err[i], F_SETFD, FD_CLOEXEC);
-	}
-	fflush(NULL);
-	p->pid = fork();
-	if (p->pid < 0)
-		hfail("fork: %s", strerror(errno));
-	if (p->pid == 0)
-		child_exec(PJ_BINARY, full, NULL, -1, out[1], err[1]);
-	close(out[1]);
-	close(err[1]);
-	p->out_fd = out[0];
-	p->err_fd = err[0];
+	return client_ok(name, rewound_fd(f), prefix);
 }
 
 long long
@@ -775,6 +874,28 @@ h_expect_log(const struct h_result *r, const char *text, bool present)
 	if ((strstr(r->err, text) != NULL) != present)
 		fail_msg("\"%s\" %s the log:\n%s", text,
 		    present ? "missing from" : "found in", r->err);
+}
+
+struct h_proc
+h_start(const char *const *argv, const char *const *env, uid_t as_uid)
+{
+	const char *full[64];
+	struct h_proc p;
+	char why[512];
+	size_t n = 0;
+
+	full[n++] = PJ_BINARY;
+	while (argv != NULL && argv[n - 1] != NULL) {
+		if (n == sizeof(full) / sizeof(full[0]) - 1)
+			hfail("h_start: too many arguments");
+		full[n] = argv[n - 1];
+		n++;
+	}
+	full[n] = NULL;
+	if (start_process(
+	        PJ_BINARY, full, env, -1, as_uid, &p, why, sizeof(why)) != 0)
+		hfail("starting %s: %s", PJ_BINARY, why);
+	return p;
 }
 
 /* Reads what stderr has within wait_ms into p->err; false at its end. */
@@ -845,75 +966,34 @@ h_proc_read(struct h_proc *p, long wait_ms)
 }
 
 struct h_result
-h_proc_finish(struct h_proc *p)
+h_finish(struct h_proc *p)
 {
 	struct h_result r;
-	struct buf out = { 0 };
-	char chunk[8192];
-	int status = 0;
-	ssize_t n;
+	char why[512] = "";
+	long pid = (long)p->pid;
 
-	while (proc_read_err(p, 1000) || p->err_fd >= 0)
-		;
-	while ((n = read(p->out_fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || buf_add(&out, chunk, (size_t)n) != 0)
-			break;
+	memset(&r, 0, sizeof(r));
+	if (collect(p, &r, why, sizeof(why)) != 0) {
+		h_result_free(&r);
+		hfail("waiting for %ld: %s", pid, why);
 	}
-	close(p->out_fd);
-	p->out_fd = -1;
-	while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
-		;
-	r.exit_code =
-	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	r.out = out.data != NULL ? out.data : xstrdup("");
-	r.err = p->err != NULL ? p->err : xstrdup("");
-	p->err = NULL;
-	p->err_len = p->err_cap = 0;
 	return r;
 }
 
-/* Whether port on 127.0.0.1 can be bound now. */
-static bool
-port_free(int port)
+/* Binds a TCP socket to port on 127.0.0.1 (0: one the kernel picks) and
+ * closes it again; the port it had, or -1 if it could not bind. */
+static int
+try_port(int port)
 {
 	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok;
 
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	a.sin_port = htons((uint16_t)port);
-	ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-int
-h_free_port(void)
-{
-	static int next; /* never hand out one port twice */
-	const char *range = getenv("PJ_TEST_PORTS");
-	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
-	int first, last, port = -1, fd;
-
-	if (range != NULL && sscanf(range, "%d-%d", &first, &last) == 2) {
-		for (port = next > first ? next : first; port <= last; port++) {
-			if (port_free(port)) {
-				next = port + 1;
-				return port;
-			}
-		}
-		return -1;
-	}
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	port = -1;
 	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
 	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
 		port = ntohs(a.sin_port);
@@ -923,24 +1003,38 @@ h_free_port(void)
 }
 
 int
-h_server_cmd(const char *cmd, const struct h_server *s)
+h_free_port(void)
 {
-	char port[16];
+	static int next; /* never hand out one port of the range twice */
+	const char *range = getenv("PJ_TEST_PORTS");
+	int first, last, port;
+
+	if (range == NULL || sscanf(range, "%d-%d", &first, &last) != 2)
+		return try_port(0);
+	for (port = next > first ? next : first; port <= last; port++) {
+		if (port > 0 && try_port(port) == port) {
+			next = port + 1;
+			return port;
+		}
+	}
+	return -1;
+}
+
+/* Forks argv (argv[0] found on PATH) with env additions (NULL-ended)
+ * and waits for it; its exit status, 128 after a signal, -1 if no fork. */
+static int
+run_waiting(const char *const *argv, const char *const *env)
+{
 	int status = 0;
 	pid_t pid;
 
-	snprintf(port, sizeof(port), "%d", s->port);
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		setenv("PJ_SANDBOX_DIR", s->dir, 1);
-		setenv("PJ_SANDBOX_PORT", port, 1);
-		setenv("PJ_SANDBOX_EXTRA_ARGS", s->extra, 1);
-		unsetenv("PJ_SANDBOX_TZ");
-		execlp("bash", "bash", PJ_SOURCE_DIR "/scripts/sandbox-db.sh",
-		    cmd, (char *)NULL);
+		child_setenv(env);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -948,21 +1042,73 @@ h_server_cmd(const char *cmd, const struct h_server *s)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-bool
-h_server_start(struct h_server *s, const char *top, int port, const char *extra)
+/* scripts/sandbox-db.sh cmd for s; its exit status. */
+static int
+sandbox_cmd(const char *cmd, const struct h_server *s)
 {
-	snprintf(s->dir, sizeof(s->dir), "%s/%s", top, s->what);
+	char dir[300], port[64], extra[1100];
+	const char *env[] = { dir, port, extra, "PJ_SANDBOX_TZ=", NULL };
+	const char *argv[] = { "bash", PJ_SOURCE_DIR "/scripts/sandbox-db.sh",
+		cmd, NULL };
+
+	snprintf(dir, sizeof(dir), "PJ_SANDBOX_DIR=%s", s->dir);
+	snprintf(port, sizeof(port), "PJ_SANDBOX_PORT=%d", s->port);
+	snprintf(extra, sizeof(extra), "PJ_SANDBOX_EXTRA_ARGS=%s", s->extra);
+	return run_waiting(argv, env);
+}
+
+/* h_server_start and h_server_start_local: port -1 for none. */
+static bool
+server_start(struct h_server *s, const char *dir, int port, const char *extra)
+{
+	memset(s, 0, sizeof(*s));
+	pj_strlcpy(s->dir, dir, sizeof(s->dir));
 	snprintf(s->sock, sizeof(s->sock), "%s/mysqld.sock", s->dir);
-	s->port = port > 0 ? port : port == 0 ? h_free_port() : 0;
+	s->port = port < 0 ? 0 : port;
 	snprintf(s->extra, sizeof(s->extra), "%s%s", extra,
 	    port < 0 ? " --skip-networking" : "");
-	if (s->port < 0 || h_server_cmd("start", s) != 0) {
-		fprintf(
-		    stderr, "harness: the %s server did not start\n", s->what);
+	if (!h_server_start_again(s)) {
+		fprintf(stderr, "harness: the server in %s did not start\n",
+		    s->dir);
 		return false;
 	}
+	return true;
+}
+
+bool
+h_server_start(struct h_server *s, const char *dir, const char *extra)
+{
+	int port = h_free_port();
+
+	if (port < 0) {
+		memset(s, 0, sizeof(*s));
+		fprintf(stderr,
+		    "harness: no free TCP port for the server in %s\n", dir);
+		return false;
+	}
+	return server_start(s, dir, port, extra);
+}
+
+bool
+h_server_start_local(struct h_server *s, const char *dir, const char *extra)
+{
+	return server_start(s, dir, -1, extra);
+}
+
+bool
+h_server_start_again(struct h_server *s)
+{
+	if (sandbox_cmd("start", s) != 0)
+		return false;
 	s->started = true;
 	return true;
+}
+
+void
+h_server_stop(struct h_server *s)
+{
+	if (s->started && sandbox_cmd("stop", s) == 0)
+		s->started = false;
 }
 
 void
@@ -976,11 +1122,11 @@ h_server_kill(struct h_server *s)
 	snprintf(path, sizeof(path), "%s/mysqld.pid", s->dir);
 	f = fopen(path, "r");
 	if (f == NULL || fgets(text, sizeof(text), f) == NULL)
-		hfail("%s: no pid file: %s", s->what, strerror(errno));
+		hfail("%s: no pid file: %s", s->dir, strerror(errno));
 	fclose(f);
 	pid = (pid_t)atol(text);
 	if (pid <= 1 || kill(pid, SIGKILL) != 0)
-		hfail("%s: cannot kill pid %ld: %s", s->what, (long)pid,
+		hfail("%s: cannot kill pid %ld: %s", s->dir, (long)pid,
 		    strerror(errno));
 	/* Not our child (the script started it): wait for /proc to say. */
 	deadline = h_now_ms() + 10000;
@@ -997,38 +1143,52 @@ h_server_kill(struct h_server *s)
 		if (state == 'Z' || state == 'X')
 			break;
 		if (h_now_ms() > deadline)
-			hfail("%s: pid %ld still alive", s->what, (long)pid);
+			hfail("%s: pid %ld still alive", s->dir, (long)pid);
 		usleep(10 * 1000);
 	}
-}
-
-void
-h_servers_stop(struct h_server *const *all, size_t n, char *top)
-{
-	size_t i, len = strlen(top);
-	bool running = false;
-	pid_t pid;
-
-	for (i = 0; i < n; i++) {
-		if (all[i]->started && h_server_cmd("stop", all[i]) == 0)
-			all[i]->started = false;
-		running = running || all[i]->started;
-	}
-	if (len == 0 || top[len - 1] == 'X' || running)
-		return; /* never made, or a server may still use it */
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0) {
-		execlp("rm", "rm", "-rf", top, (char *)NULL);
-		_exit(127);
-	}
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
-	top[len - 1] = 'X';
 }
 
 void
 h_server_use(const struct h_server *s)
 {
 	setenv("PJ_TEST_SOCKET", s->sock, 1);
+}
+
+/* Whether top is still a mkdtemp template ("...XXXXXX"). */
+static bool
+is_template(const char *top)
+{
+	size_t len = strlen(top);
+
+	return len >= 6 && strcmp(top + len - 6, "XXXXXX") == 0;
+}
+
+void
+h_servers_stop(struct h_server *const *all, size_t n, char *top)
+{
+	bool running = false;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h_server_stop(all[i]);
+		running = running || all[i]->started;
+	}
+	if (strlen(top) < 6 || is_template(top) || running)
+		return; /* never made, or a server may still use it */
+	h_remove_tree(top);
+	memset(top + strlen(top) - 6, 'X', 6);
+}
+
+int
+h_command(const char *const *argv)
+{
+	return run_waiting(argv, NULL);
+}
+
+void
+h_remove_tree(const char *path)
+{
+	const char *argv[] = { "rm", "-rf", "--", path, NULL };
+
+	(void)h_command(argv);
 }

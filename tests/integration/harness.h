@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/db.h"
@@ -18,6 +19,10 @@
  * saying why; otherwise print why and exit 1. Call first in main().
  */
 void h_require_sandbox(void);
+/* What a test program that cannot run (why; hint: how to fix it, or NULL)
+ * returns from main: 77 (skip) when PJ_TEST_ALLOW_SKIP=1 and CI is not
+ * "true", else 1. Says which, and why, on stderr. */
+int h_cannot_run(const char *why, const char *hint);
 
 /* Drops and creates database name from sql/placement-schema.sql. */
 void h_reset_db(const char *name);
@@ -29,6 +34,9 @@ void h_sql_file(const char *name, const char *path);
 /* The first column of the first row of a query, as text (caller frees);
  * "NULL" for SQL NULL, "" for no row. */
 char *h_query(const char *name, const char *sql);
+/* Fails the test, naming what, unless h_query(name, sql) is want. */
+void h_expect_query(
+    const char *name, const char *sql, const char *want, const char *what);
 /* h_query as a number. */
 long long h_query_int(const char *name, const char *sql);
 /* A checksum of every table of database name (CHECKSUM TABLE ... EXTENDED
@@ -37,6 +45,9 @@ char *h_checksum(const char *name);
 
 /* Connects through the project's db layer as root to database name. */
 struct pj_db *h_connect(const char *name);
+/* As h_connect, giving up on a row lock after lock_wait_ms (whole seconds
+ * on the server, at least 1). */
+struct pj_db *h_connect_waiting(const char *name, int64_t lock_wait_ms);
 
 /*
  * Writes a config for database name to a fresh temporary file (mode 0600)
@@ -67,6 +78,10 @@ long long h_json_field(const char *json, const char *field);
 /* A number field of the named pass in a JSON report, -1 if absent. */
 long long h_pass_field(const char *pass, const char *json, const char *field);
 
+/* Whether the named pass's object in a JSON report holds member, e.g.
+ * "\"scope\":\"not_applicable\"". */
+bool h_pass_has(const char *pass, const char *json, const char *member);
+
 /* h_run with "--config config --format json" before args (NULL-ended). */
 struct h_result h_run_json(const char *config, const char *const *args);
 
@@ -76,18 +91,33 @@ void h_expect_exit(const struct h_result *r, int code, const char *what);
 /* Waits for a helper process the test forked; fails unless it exited 0. */
 void h_reap(pid_t pid);
 
+/* As h_config_db, connecting as user instead of root. */
+char *h_config_user(const char *name, const char *user, const char *db_yaml,
+    const char *extra_yaml);
 /*
- * The placement-janitor binary with argv (NULL-terminated, without
- * argv[0]) running in the background: standard input /dev/null, output
- * in two pipes the test reads as it goes.
+ * h_config_db for a TCP connection to host:port as user (no socket),
+ * e.g. a private server of h_server_start. db_yaml may add a password or
+ * TLS settings.
+ */
+char *h_config_tcp(const char *name, const char *host, int port,
+    const char *user, const char *db_yaml, const char *extra_yaml);
+
+/*
+ * The placement-janitor binary running in the background: standard input
+ * /dev/null, output in two pipes the test may read as it goes
+ * (h_proc_wait_log, h_proc_read) before h_finish.
  */
 struct h_proc {
 	pid_t pid;
-	int out_fd, err_fd; /* -1 once closed */
-	char *err;          /* stderr read so far, NUL-terminated */
+	int out_fd, err_fd; /* pipes from its stdout and stderr; -1 closed */
+	char *err;          /* stderr read so far, NUL-terminated, or NULL */
 	size_t err_len, err_cap;
 };
-void h_spawn(struct h_proc *p, const char *const *argv);
+
+/* h_run without waiting: the process runs as uid (and gid) as_uid
+ * unless as_uid is (uid_t)-1. Finish it with h_finish. */
+struct h_proc h_start(
+    const char *const *argv, const char *const *env, uid_t as_uid);
 /*
  * Reads the process's stderr until it holds text count times, the process
  * closes it, or timeout_ms passes. Returns the occurrences seen.
@@ -97,46 +127,57 @@ size_t h_proc_wait_log(
 /* Reads what the process writes to stderr for up to wait_ms, so that
  * a verbose log cannot fill the pipe and stall it. */
 void h_proc_read(struct h_proc *p, long wait_ms);
-/* Waits for the process to end and returns all of its output (stdout
- * small enough for a pipe: a report, not logs). */
-struct h_result h_proc_finish(struct h_proc *p);
+/* Reads a started process's output to its end (stderr including what was
+ * read before) and reaps it. */
+struct h_result h_finish(struct h_proc *p);
 
 /*
- * A MariaDB server of a test's own (scripts/sandbox-db.sh with
- * PJ_SANDBOX_DIR set to dir), beside the shared sandbox: for tests that
- * stop, kill or reconfigure a server, which the shared one must never be.
+ * A private mariadbd of one test, beside the shared sandbox, for tests that
+ * stop, kill or reconfigure a server (which the shared one must never be):
+ * scripts/sandbox-db.sh with its own directory, port and more mariadbd
+ * options (PJ_SANDBOX_EXTRA_ARGS). The harness's SQL helpers talk to it
+ * after h_server_use.
  */
 struct h_server {
-	const char *what; /* a name for messages and its directory */
 	char dir[256];
 	char sock[300];
-	int port;
-	char extra[1024]; /* PJ_SANDBOX_EXTRA_ARGS */
+	int port; /* 0: socket only */
+	char extra[1024];
 	bool started;
 };
+
 /*
  * A TCP port on 127.0.0.1 that nothing listens on right now: one from
- * PJ_TEST_PORTS ("FIRST-LAST") when set, else one the kernel picks.
- * -1 if none is free.
+ * PJ_TEST_PORTS ("FIRST-LAST", none handed out twice) when set, else one
+ * the kernel picks. -1 if none is free.
  */
 int h_free_port(void);
-/* Runs scripts/sandbox-db.sh cmd (start, stop, restart) for s; its exit
- * status. */
-int h_server_cmd(const char *cmd, const struct h_server *s);
-/* Starts s in top/<what> on port (0: a free one; -1: none, socket only)
- * with extra mariadbd options; false, saying why on stderr, if it did not
- * start. */
-bool h_server_start(
-    struct h_server *s, const char *top, int port, const char *extra);
+/* Starts s in dir on a free TCP port of 127.0.0.1 with extra options (may
+ * be ""); false, saying why on stderr, if it did not start. */
+bool h_server_start(struct h_server *s, const char *dir, const char *extra);
+/* As h_server_start, without TCP (--skip-networking): its socket only. */
+bool h_server_start_local(
+    struct h_server *s, const char *dir, const char *extra);
+/* Starts s again (after h_server_kill or h_server_stop) in its directory,
+ * on its port, with its options; true at once if it runs. */
+bool h_server_start_again(struct h_server *s);
+/* Stops s if it was started; s->started stays true if that failed. */
+void h_server_stop(struct h_server *s);
 /* SIGKILLs s's mariadbd (found by its pid file), as a crash would, and
- * waits until it is gone; the next h_server_cmd("start") recovers it. */
+ * waits until it is gone; h_server_start_again recovers it. */
 void h_server_kill(struct h_server *s);
-/* Stops every started server of all[0..n) and, once none runs, removes
- * top (a mkdtemp directory; its last character is set back to 'X' so a
- * second call does nothing). Safe from atexit. */
-void h_servers_stop(struct h_server *const *all, size_t n, char *top);
-/* Points the harness (h_sql, h_config, ...) at s. */
+/* Points PJ_TEST_SOCKET (h_sql, h_query, h_config...) at s. */
 void h_server_use(const struct h_server *s);
+/* h_server_stop for each of all[0..n) and, once none runs, h_remove_tree
+ * of top (a mkdtemp directory; set back to its "XXXXXX" template, so that
+ * a second call does nothing). Safe from atexit. */
+void h_servers_stop(struct h_server *const *all, size_t n, char *top);
+
+/* Runs argv (argv[0] found on PATH) to its end; its exit status, 128 if
+ * a signal ended it, -1 if it could not start. Output is not captured. */
+int h_command(const char *const *argv);
+/* rm -rf path (a test's own temporary directory). */
+void h_remove_tree(const char *path);
 
 /* Runs prefix SQL, then each file of paths (relative to the source tree,
  * NULL-terminated), as one client session (user variables and temporary

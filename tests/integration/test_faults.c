@@ -190,7 +190,7 @@ crash_safety_sigkill_at_random_moments(void **state)
 		useconds_t delay_us = (useconds_t)(next_random() % 20000);
 		size_t batches;
 
-		h_spawn(&p, repair);
+		p = h_start(repair, NULL, (uid_t)-1);
 		if (target > done &&
 		    h_proc_wait_log(&p, "event=batch_done", target - done,
 		        60000) < target - done &&
@@ -202,7 +202,7 @@ crash_safety_sigkill_at_random_moments(void **state)
 		}
 		usleep(delay_us);
 		kill(p.pid, SIGKILL);
-		r = h_proc_finish(&p);
+		r = h_finish(&p);
 		batches = h_count(r.err, "event=batch_done");
 		done += batches;
 		last_pass(r.err, pass, sizeof(pass));
@@ -234,7 +234,7 @@ static int release_held(void **state);
 
 /* The private server of the server-fault tests (never the shared one). */
 static char top[] = "/tmp/pj-faults-XXXXXX";
-static struct h_server own = { .what = "faults" };
+static struct h_server own;
 static char shared_socket[1024];
 
 static void
@@ -250,19 +250,26 @@ stop_own(void)
 static int
 use_own_server(void **state)
 {
+	static bool made;
+	char dir[256];
+
 	(void)state;
-	if (!own.started) {
-		if (mkdtemp(top) == NULL) {
+	if (own.started) {
+		if (!h_server_start_again(&own))
+			return -1;
+	} else {
+		if (!made && mkdtemp(top) == NULL) {
 			fprintf(
 			    stderr, "mkdtemp %s: %s\n", top, strerror(errno));
 			return -1;
 		}
-		atexit(stop_own);
-		if (!h_server_start(
-		        &own, top, -1, "--innodb-buffer-pool-size=64M"))
+		if (!made)
+			atexit(stop_own);
+		made = true;
+		snprintf(dir, sizeof(dir), "%s/faults", top);
+		if (!h_server_start_local(
+		        &own, dir, "--innodb-buffer-pool-size=64M"))
 			return -1;
-	} else if (h_server_cmd("start", &own) != 0) {
-		return -1;
 	}
 	h_server_use(&own);
 	return 0;
@@ -369,7 +376,7 @@ wait_for_worker_to_wait(struct h_proc *p)
 			struct h_result r;
 
 			kill(p->pid, SIGKILL);
-			r = h_proc_finish(p);
+			r = h_finish(p);
 			fail_msg(
 			    "the worker never waited for the held row:\n"
 			    "%s\n%s",
@@ -408,7 +415,7 @@ server_killed_mid_transaction_reconnects(void **state)
 	n = h_query_int(DB, SQL_SURVIVING);
 	assert_true(n > 30);
 	held = dangling_at(true, (int)((n - 11) / 20 * 20 + 10));
-	h_spawn(&p, args);
+	p = h_start(args, NULL, (uid_t)-1);
 	if (h_proc_wait_log(&p, "event=pass_start pass=dangling_consumer_refs",
 	        1, 60000) < 1)
 		fail_msg("dangling_consumer_refs never started:\n%s", p.err);
@@ -416,8 +423,8 @@ server_killed_mid_transaction_reconnects(void **state)
 	wait_for_worker_to_wait(&p);
 	h_server_kill(&own);
 	usleep(1000 * 1000);
-	assert_int_equal(h_server_cmd("start", &own), 0);
-	r = h_proc_finish(&p);
+	assert_true(h_server_start_again(&own));
+	r = h_finish(&p);
 	pj_db_close(holder); /* its server died */
 	holder = NULL;
 	h_expect_exit(&r, 0, "repair across a server crash");
@@ -456,14 +463,14 @@ server_down_past_deadline_exits_69(void **state)
 	    "\n  retry_backoff: 100ms\n  reconnect_deadline: 2s\n" PASSES);
 	args[0] = "--config";
 	args[1] = cfg;
-	h_spawn(&p, args);
+	p = h_start(args, NULL, (uid_t)-1);
 	if (h_proc_wait_log(&p, "event=batch_done", 40, 60000) < 40)
 		fail_msg("no 40 batches:\n%s", p.err);
 	h_server_kill(&own);
 	t0 = h_now_ms();
-	r = h_proc_finish(&p);
+	r = h_finish(&p);
 	t0 = h_now_ms() - t0;
-	assert_int_equal(h_server_cmd("start", &own), 0);
+	assert_true(h_server_start_again(&own));
 	h_expect_exit(&r, 69, "repair with the server gone");
 	h_expect_log(&r, "event=reconnect_failed", true);
 	if (strstr(r.out, "\"stopped_by\":null,\"error\":\"") == NULL)
@@ -581,11 +588,11 @@ lock_wait_released_is_retried(void **state)
 	total = h_query_int(
 	    DB, "SELECT COUNT(*) FROM consumers WHERE uuid LIKE 'empty-%'");
 	lock_consumer(empty_at(45));
-	h_spawn(&p, args);
+	p = h_start(args, NULL, (uid_t)-1);
 	wait_for_worker_to_wait(&p);
 	usleep(1500 * 1000);
 	release();
-	r = h_proc_finish(&p);
+	r = h_finish(&p);
 	h_expect_exit(&r, 0, "repair after the lock was released");
 	assert_int_equal(h_json_field(r.out, "repaired"), total);
 	assert_int_equal(h_json_field(r.out, "failed"), 0);
@@ -642,7 +649,7 @@ deadlock_is_retried(void **state)
 	lock_consumer(dangling_at(false, 25));
 	if (pj_db_exec(holder, SQL_WEIGHT, NULL, 0, NULL, &err) != PJ_OK)
 		fail_msg("%s: %s", SQL_WEIGHT, err.msg);
-	h_spawn(&p, args);
+	p = h_start(args, NULL, (uid_t)-1);
 	wait_for_worker_to_wait(&p);
 	rc = pj_db_exec(holder, SQL_LOCK_CONSUMER, &first, 1, NULL, &err);
 	if (rc != PJ_OK) {
@@ -652,7 +659,7 @@ deadlock_is_retried(void **state)
 	}
 	usleep(300 * 1000);
 	release();
-	r = h_proc_finish(&p);
+	r = h_finish(&p);
 	h_expect_exit(&r, 0, "repair after a deadlock");
 	h_expect_log(&r,
 	    "event=batch_retry pass=dangling_consumer_refs attempt=1"
