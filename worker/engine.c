@@ -122,7 +122,11 @@ reconnect(struct engine *e, struct pj_error *err)
 	return rc;
 }
 
-/* After a retryable failure: wait, and reconnect if the link is gone. */
+/*
+ * After a retryable failure: wait, and reconnect if the link is gone. A
+ * reconnect that fails has used up worker.reconnect_deadline: the caller
+ * ends the run rather than wait out a new deadline on every retry.
+ */
 static int
 prepare_retry(
     struct engine *e, int rc, unsigned int attempt, struct pj_error *err)
@@ -205,7 +209,7 @@ find_with_retry(struct engine *e, const struct pj_pass *pass,
 		pj_log_warn("find_retry", "pass=%s attempt=%u status=%s %s",
 		    pass->name, attempt + 1, pj_status_name(rc), err->msg);
 		rc = prepare_retry(e, rc, attempt, err);
-		if (rc && rc != PJ_ECONN)
+		if (rc)
 			return rc;
 	}
 }
@@ -246,7 +250,7 @@ repair_with_retry(struct engine *e, const struct pj_pass *pass,
 		pj_log_info("batch_retry", "pass=%s attempt=%u status=%s %s",
 		    pass->name, attempt + 1, pj_status_name(rc), err->msg);
 		rc = prepare_retry(e, rc, attempt, err);
-		if (rc && rc != PJ_ECONN)
+		if (rc)
 			return rc;
 	}
 }

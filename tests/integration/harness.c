@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -102,17 +104,12 @@ buf_add(struct buf *b, const char *p, size_t n)
 	return 0;
 }
 
+/* In a forked child: adds env ("NAME=value", NULL-ended) or exits 126. */
 static void
-child_exec(const char *path, const char *const *argv, const char *const *env,
-    int in_fd, int out_fd, int err_fd)
+child_setenv(const char *const *env)
 {
 	size_t i;
 
-	if (in_fd < 0)
-		in_fd = open("/dev/null", O_RDONLY);
-	if (in_fd < 0 || dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 ||
-	    dup2(err_fd, 2) < 0)
-		_exit(126);
 	for (i = 0; env != NULL && env[i] != NULL; i++) {
 		const char *eq = strchr(env[i], '=');
 		char name[256];
@@ -124,22 +121,42 @@ child_exec(const char *path, const char *const *argv, const char *const *env,
 		if (setenv(name, eq + 1, 1) != 0)
 			_exit(126);
 	}
+}
+
+static void
+child_exec(const char *path, const char *const *argv, const char *const *env,
+    int in_fd, int out_fd, int err_fd)
+{
+	if (in_fd < 0)
+		in_fd = open("/dev/null", O_RDONLY);
+	if (in_fd < 0 || dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 ||
+	    dup2(err_fd, 2) < 0)
+		_exit(126);
+	child_setenv(env);
 	execvp(path, (char *const *)argv);
 	dprintf(2, "harness: cannot run %s: %s\n", path, strerror(errno));
 	_exit(127);
 }
 
-/* Reads both pipes to their end, then reaps the child. */
+/*
+ * Reads both pipes of p to their end (after what h_proc_read already
+ * took from stderr), then reaps the child. p's pipes and stderr text pass
+ * to r.
+ */
 static int
-collect(pid_t pid, int out_fd, int err_fd, struct h_result *r, char *why,
-    size_t why_size)
+collect(struct h_proc *p, struct h_result *r, char *why, size_t why_size)
 {
-	struct buf out = { 0 }, err = { 0 };
-	struct pollfd fds[2] = { { out_fd, POLLIN, 0 }, { err_fd, POLLIN, 0 } };
+	struct buf out = { 0 }, err = { p->err, p->err_len, p->err_cap };
+	struct pollfd fds[2] = { { p->out_fd, POLLIN, 0 },
+		{ p->err_fd, POLLIN, 0 } };
 	struct buf *dst[2] = { &out, &err };
 	char chunk[8192];
-	int open_fds = 2, status = 0, i;
+	int open_fds = (p->out_fd >= 0) + (p->err_fd >= 0), status = 0, i;
 	ssize_t n;
+
+	p->out_fd = p->err_fd = -1;
+	p->err = NULL;
+	p->err_len = p->err_cap = 0;
 
 	while (open_fds > 0) {
 		if (poll(fds, 2, -1) < 0) {
@@ -161,8 +178,9 @@ collect(pid_t pid, int out_fd, int err_fd, struct h_result *r, char *why,
 			open_fds--;
 		}
 	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
 		;
+	p->pid = -1;
 	r->exit_code =
 	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	r->out = out.data != NULL ? out.data : strdup("");
@@ -186,6 +204,8 @@ start_process(const char *path, const char *const *argv, const char *const *env,
 {
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 };
 
+	memset(p, 0, sizeof(*p));
+	p->out_fd = p->err_fd = -1;
 	why[0] = '\0';
 	if (pipe(out) != 0 || pipe(err) != 0) {
 		snprintf(why, why_size, "pipe: %s", strerror(errno));
@@ -235,7 +255,7 @@ run_process(const char *path, const char *const *argv, const char *const *env,
 	if (start_process(
 	        path, argv, env, in_fd, (uid_t)-1, &p, why, why_size) != 0)
 		return -1;
-	return collect(p.pid, p.out_fd, p.err_fd, r, why, why_size);
+	return collect(&p, r, why, why_size);
 }
 
 /* Runs the mariadb client as the sandbox's root with stdin from in_fd. */
@@ -272,22 +292,41 @@ run_client(
 	return run_process("mariadb", argv, NULL, in_fd, r, why, why_size);
 }
 
-/* SQL text as a client's standard input: an unlinked temporary file. */
-static int
-sql_fd(const char *sql)
+/* An unlinked temporary file for a client's standard input. */
+static FILE *
+sql_temp(void)
 {
 	FILE *f = tmpfile();
-	int fd;
 
 	if (f == NULL)
 		hfail("tmpfile: %s", strerror(errno));
-	if (fputs(sql, f) < 0 || fflush(f) != 0)
+	return f;
+}
+
+/* What was written to f (closed here) as a descriptor at its start. */
+static int
+rewound_fd(FILE *f)
+{
+	int fd;
+
+	if (fflush(f) != 0)
 		hfail("writing SQL to a temporary file: %s", strerror(errno));
 	fd = dup(fileno(f));
 	fclose(f);
 	if (fd < 0 || lseek(fd, 0, SEEK_SET) != 0)
 		hfail("temporary SQL file: %s", strerror(errno));
 	return fd;
+}
+
+/* SQL text as a client's standard input. */
+static int
+sql_fd(const char *sql)
+{
+	FILE *f = sql_temp();
+
+	if (fputs(sql, f) < 0)
+		hfail("writing SQL to a temporary file: %s", strerror(errno));
+	return rewound_fd(f);
 }
 
 /* Runs SQL from in_fd (closed here); fails the test unless it succeeds.
@@ -320,13 +359,23 @@ client_ok(const char *name, int in_fd, const char *what)
 	return out;
 }
 
-void
-h_require_sandbox(void)
+int
+h_cannot_run(const char *why, const char *hint)
 {
 	const char *allow = getenv("PJ_TEST_ALLOW_SKIP");
 	const char *ci = getenv("CI");
 	bool may_skip = allow != NULL && strcmp(allow, "1") == 0 &&
 	    !(ci != NULL && strcmp(ci, "true") == 0);
+
+	fprintf(stderr, "%s: %s\n", may_skip ? "SKIP" : "FAIL", why);
+	if (!may_skip && hint != NULL)
+		fprintf(stderr, "%s\n", hint);
+	return may_skip ? 77 : 1;
+}
+
+void
+h_require_sandbox(void)
+{
 	struct h_result r;
 	char why[512];
 	int fd, rc;
@@ -344,12 +393,9 @@ h_require_sandbox(void)
 	if (rc == 0 && why[0] == '\0')
 		return;
 	why[strcspn(why, "\n")] = '\0';
-	fprintf(stderr, "%s: %s\n", may_skip ? "SKIP" : "FAIL", why);
-	if (!may_skip)
-		fprintf(stderr,
-		    "start it with scripts/sandbox-db.sh start, or "
-		    "set PJ_TEST_ALLOW_SKIP=1 to skip\n");
-	exit(may_skip ? 77 : 1);
+	exit(h_cannot_run(why,
+	    "start it with scripts/sandbox-db.sh start, or "
+	    "set PJ_TEST_ALLOW_SKIP=1 to skip"));
 }
 
 /* Database names go into SQL text here, so only plain ones are taken. */
@@ -601,21 +647,30 @@ put_setting(struct buf *b, const char *key, const char *value)
 	free(text);
 }
 
+/* write_config with where (freed here) and then database name and user. */
+static char *
+config_as(struct buf *where, const char *name, const char *user,
+    const char *db_yaml, const char *extra_yaml)
+{
+	char *path;
+
+	put_setting(where, "name", name);
+	put_setting(where, "user", user);
+	path = write_config(where->data, db_yaml, extra_yaml);
+	free(where->data);
+	return path;
+}
+
 char *
 h_config_user(const char *name, const char *user, const char *db_yaml,
     const char *extra_yaml)
 {
 	struct buf where = { 0 };
-	char *path;
 
 	if (sandbox_socket() == NULL)
 		hfail("PJ_TEST_SOCKET is not set");
 	put_setting(&where, "socket", sandbox_socket());
-	put_setting(&where, "name", name);
-	put_setting(&where, "user", user);
-	path = write_config(where.data, db_yaml, extra_yaml);
-	free(where.data);
-	return path;
+	return config_as(&where, name, user, db_yaml, extra_yaml);
 }
 
 char *
@@ -630,17 +685,12 @@ h_config_tcp(const char *name, const char *host, int port, const char *user,
 {
 	struct buf where = { 0 };
 	char num[32];
-	char *path;
 
 	snprintf(num, sizeof(num), "  port: %d\n", port);
 	put_setting(&where, "host", host);
 	if (buf_add(&where, num, strlen(num)) != 0)
 		hfail("out of memory");
-	put_setting(&where, "name", name);
-	put_setting(&where, "user", user);
-	path = write_config(where.data, db_yaml, extra_yaml);
-	free(where.data);
-	return path;
+	return config_as(&where, name, user, db_yaml, extra_yaml);
 }
 
 char *
@@ -652,24 +702,9 @@ h_config(const char *name, const char *extra_yaml)
 struct h_result
 h_run(const char *const *argv, const char *const *env)
 {
-	const char *full[64];
-	struct h_result r;
-	char why[512];
-	size_t n = 0;
+	struct h_proc p = h_start(argv, env, (uid_t)-1);
 
-	full[n++] = PJ_BINARY;
-	while (argv != NULL && argv[n - 1] != NULL) {
-		if (n == sizeof(full) / sizeof(full[0]) - 1)
-			hfail("h_run: too many arguments");
-		full[n] = argv[n - 1];
-		n++;
-	}
-	full[n] = NULL;
-	if (run_process(PJ_BINARY, full, env, -1, &r, why, sizeof(why)) != 0) {
-		h_result_free(&r);
-		hfail("running %s: %s", PJ_BINARY, why);
-	}
-	return r;
+	return h_finish(&p);
 }
 
 void
@@ -787,6 +822,60 @@ h_expect_exit(const struct h_result *r, int code, const char *what)
 		    what, r->exit_code, code, r->out, r->err);
 }
 
+char *
+h_sql_files(const char *name, const char *prefix, const char *const *paths)
+{
+	char full[2048], chunk[8192];
+	FILE *f = sql_temp(), *in;
+	size_t n;
+
+	if (fputs(prefix, f) < 0 || fputc('\n', f) < 0)
+		hfail("writing SQL to a temporary file: %s", strerror(errno));
+	for (; *paths != NULL; paths++) {
+		snprintf(full, sizeof(full), "%s/%s", PJ_SOURCE_DIR, *paths);
+		in = fopen(full, "r");
+		if (in == NULL)
+			hfail("%s: %s", full, strerror(errno));
+		while ((n = fread(chunk, 1, sizeof(chunk), in)) > 0) {
+			if (fwrite(chunk, 1, n, f) != n)
+				hfail("writing SQL to a temporary file: %s",
+				    strerror(errno));
+		}
+		fclose(in);
+		fputc('\n', f);
+	}
+	return client_ok(name, rewound_fd(f), prefix);
+}
+
+long long
+h_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+size_t
+h_count(const char *text, const char *needle)
+{
+	size_t n = 0, len = strlen(needle);
+
+	while (len > 0 && (text = strstr(text, needle)) != NULL) {
+		n++;
+		text += len;
+	}
+	return n;
+}
+
+void
+h_expect_log(const struct h_result *r, const char *text, bool present)
+{
+	if ((strstr(r->err, text) != NULL) != present)
+		fail_msg("\"%s\" %s the log:\n%s", text,
+		    present ? "missing from" : "found in", r->err);
+}
+
 struct h_proc
 h_start(const char *const *argv, const char *const *env, uid_t as_uid)
 {
@@ -809,31 +898,102 @@ h_start(const char *const *argv, const char *const *env, uid_t as_uid)
 	return p;
 }
 
+/* Reads what stderr has within wait_ms into p->err; false at its end. */
+static bool
+proc_read_err(struct h_proc *p, long wait_ms)
+{
+	struct pollfd pfd = { p->err_fd, POLLIN, 0 };
+	struct buf b = { p->err, p->err_len, p->err_cap };
+	char chunk[8192];
+	ssize_t n;
+	int rc;
+
+	if (p->err_fd < 0)
+		return false;
+	rc = poll(&pfd, 1, wait_ms > 0 ? (int)wait_ms : 0); /* never -1 */
+	if (rc < 0 && errno != EINTR)
+		hfail("poll: %s", strerror(errno));
+	if (rc <= 0)
+		return true;
+	n = read(p->err_fd, chunk, sizeof(chunk));
+	if (n < 0 && errno == EINTR)
+		return true;
+	if (n <= 0) {
+		close(p->err_fd);
+		p->err_fd = -1;
+		return false;
+	}
+	if (buf_add(&b, chunk, (size_t)n) != 0)
+		hfail("out of memory");
+	p->err = b.data;
+	p->err_len = b.len;
+	p->err_cap = b.cap;
+	return true;
+}
+
+/* Occurrences of text in what stderr held so far. */
+static size_t
+count_in(const struct h_proc *p, const char *text)
+{
+	return p->err != NULL ? h_count(p->err, text) : 0;
+}
+
+size_t
+h_proc_wait_log(
+    struct h_proc *p, const char *text, size_t count, long timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	size_t seen = count_in(p, text);
+
+	while (seen < count && h_now_ms() < deadline && p->err_fd >= 0) {
+		size_t before = p->err_len;
+
+		proc_read_err(p, (long)(deadline - h_now_ms()));
+		if (p->err_len != before)
+			seen = count_in(p, text);
+	}
+	return seen;
+}
+
+void
+h_proc_read(struct h_proc *p, long wait_ms)
+{
+	long long deadline = h_now_ms() + wait_ms;
+
+	while (proc_read_err(p, (long)(deadline - h_now_ms())) &&
+	    h_now_ms() < deadline)
+		;
+}
+
 struct h_result
 h_finish(struct h_proc *p)
 {
 	struct h_result r;
 	char why[512] = "";
+	long pid = (long)p->pid;
 
 	memset(&r, 0, sizeof(r));
-	if (collect(p->pid, p->out_fd, p->err_fd, &r, why, sizeof(why)) != 0) {
+	if (collect(p, &r, why, sizeof(why)) != 0) {
 		h_result_free(&r);
-		hfail("waiting for %ld: %s", (long)p->pid, why);
+		hfail("waiting for %ld: %s", pid, why);
 	}
-	p->pid = -1;
 	return r;
 }
 
-int
-h_free_port(void)
+/* Binds a TCP socket to port on 127.0.0.1 (0: one the kernel picks) and
+ * closes it again; the port it had, or -1 if it could not bind. */
+static int
+try_port(int port)
 {
 	struct sockaddr_in a;
 	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	port = -1;
 	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
 	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
 		port = ntohs(a.sin_port);
@@ -842,26 +1002,39 @@ h_free_port(void)
 	return port;
 }
 
-/* scripts/sandbox-db.sh cmd for s; its exit status. */
-static int
-sandbox_cmd(const char *cmd, const struct h_server *s, const char *extra)
+int
+h_free_port(void)
 {
-	char port[16];
+	static int next; /* never hand out one port of the range twice */
+	const char *range = getenv("PJ_TEST_PORTS");
+	int first, last, port;
+
+	if (range == NULL || sscanf(range, "%d-%d", &first, &last) != 2)
+		return try_port(0);
+	for (port = next > first ? next : first; port <= last; port++) {
+		if (port > 0 && try_port(port) == port) {
+			next = port + 1;
+			return port;
+		}
+	}
+	return -1;
+}
+
+/* Forks argv (argv[0] found on PATH) with env additions (NULL-ended)
+ * and waits for it; its exit status, 128 after a signal, -1 if no fork. */
+static int
+run_waiting(const char *const *argv, const char *const *env)
+{
 	int status = 0;
 	pid_t pid;
 
-	snprintf(port, sizeof(port), "%d", s->port);
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		setenv("PJ_SANDBOX_DIR", s->dir, 1);
-		setenv("PJ_SANDBOX_PORT", port, 1);
-		setenv("PJ_SANDBOX_EXTRA_ARGS", extra, 1);
-		unsetenv("PJ_SANDBOX_TZ");
-		execlp("bash", "bash", PJ_SOURCE_DIR "/scripts/sandbox-db.sh",
-		    cmd, (char *)NULL);
+		child_setenv(env);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -869,18 +1042,64 @@ sandbox_cmd(const char *cmd, const struct h_server *s, const char *extra)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-bool
-h_server_start(struct h_server *s, const char *dir, const char *extra)
+/* scripts/sandbox-db.sh cmd for s; its exit status. */
+static int
+sandbox_cmd(const char *cmd, const struct h_server *s)
+{
+	char dir[300], port[64], extra[1100];
+	const char *env[] = { dir, port, extra, "PJ_SANDBOX_TZ=", NULL };
+	const char *argv[] = { "bash", PJ_SOURCE_DIR "/scripts/sandbox-db.sh",
+		cmd, NULL };
+
+	snprintf(dir, sizeof(dir), "PJ_SANDBOX_DIR=%s", s->dir);
+	snprintf(port, sizeof(port), "PJ_SANDBOX_PORT=%d", s->port);
+	snprintf(extra, sizeof(extra), "PJ_SANDBOX_EXTRA_ARGS=%s", s->extra);
+	return run_waiting(argv, env);
+}
+
+/* h_server_start and h_server_start_local: port -1 for none. */
+static bool
+server_start(struct h_server *s, const char *dir, int port, const char *extra)
 {
 	memset(s, 0, sizeof(*s));
 	pj_strlcpy(s->dir, dir, sizeof(s->dir));
 	snprintf(s->sock, sizeof(s->sock), "%s/mysqld.sock", s->dir);
-	s->port = h_free_port();
-	if (s->port < 0 || sandbox_cmd("start", s, extra) != 0) {
+	s->port = port < 0 ? 0 : port;
+	snprintf(s->extra, sizeof(s->extra), "%s%s", extra,
+	    port < 0 ? " --skip-networking" : "");
+	if (!h_server_start_again(s)) {
 		fprintf(stderr, "harness: the server in %s did not start\n",
 		    s->dir);
 		return false;
 	}
+	return true;
+}
+
+bool
+h_server_start(struct h_server *s, const char *dir, const char *extra)
+{
+	int port = h_free_port();
+
+	if (port < 0) {
+		memset(s, 0, sizeof(*s));
+		fprintf(stderr,
+		    "harness: no free TCP port for the server in %s\n", dir);
+		return false;
+	}
+	return server_start(s, dir, port, extra);
+}
+
+bool
+h_server_start_local(struct h_server *s, const char *dir, const char *extra)
+{
+	return server_start(s, dir, -1, extra);
+}
+
+bool
+h_server_start_again(struct h_server *s)
+{
+	if (sandbox_cmd("start", s) != 0)
+		return false;
 	s->started = true;
 	return true;
 }
@@ -888,8 +1107,45 @@ h_server_start(struct h_server *s, const char *dir, const char *extra)
 void
 h_server_stop(struct h_server *s)
 {
-	if (s->started && sandbox_cmd("stop", s, "") == 0)
+	if (s->started && sandbox_cmd("stop", s) == 0)
 		s->started = false;
+}
+
+void
+h_server_kill(struct h_server *s)
+{
+	char path[400], text[32] = "";
+	long long deadline;
+	pid_t pid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/mysqld.pid", s->dir);
+	f = fopen(path, "r");
+	if (f == NULL || fgets(text, sizeof(text), f) == NULL)
+		hfail("%s: no pid file: %s", s->dir, strerror(errno));
+	fclose(f);
+	pid = (pid_t)atol(text);
+	if (pid <= 1 || kill(pid, SIGKILL) != 0)
+		hfail("%s: cannot kill pid %ld: %s", s->dir, (long)pid,
+		    strerror(errno));
+	/* Not our child (the script started it): wait for /proc to say. */
+	deadline = h_now_ms() + 10000;
+	for (;;) {
+		char stat[64], state = 'R';
+
+		snprintf(stat, sizeof(stat), "/proc/%ld/stat", (long)pid);
+		f = fopen(stat, "r");
+		if (f == NULL)
+			break;
+		if (fscanf(f, "%*d %*s %c", &state) != 1)
+			state = 'R';
+		fclose(f);
+		if (state == 'Z' || state == 'X')
+			break;
+		if (h_now_ms() > deadline)
+			hfail("%s: pid %ld still alive", s->dir, (long)pid);
+		usleep(10 * 1000);
+	}
 }
 
 void
@@ -898,23 +1154,35 @@ h_server_use(const struct h_server *s)
 	setenv("PJ_TEST_SOCKET", s->sock, 1);
 }
 
+/* Whether top is still a mkdtemp template ("...XXXXXX"). */
+static bool
+is_template(const char *top)
+{
+	size_t len = strlen(top);
+
+	return len >= 6 && strcmp(top + len - 6, "XXXXXX") == 0;
+}
+
+void
+h_servers_stop(struct h_server *const *all, size_t n, char *top)
+{
+	bool running = false;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h_server_stop(all[i]);
+		running = running || all[i]->started;
+	}
+	if (strlen(top) < 6 || is_template(top) || running)
+		return; /* never made, or a server may still use it */
+	h_remove_tree(top);
+	memset(top + strlen(top) - 6, 'X', 6);
+}
+
 int
 h_command(const char *const *argv)
 {
-	int status = 0;
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+	return run_waiting(argv, NULL);
 }
 
 void

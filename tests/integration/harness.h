@@ -19,6 +19,10 @@
  * saying why; otherwise print why and exit 1. Call first in main().
  */
 void h_require_sandbox(void);
+/* What a test program that cannot run (why; hint: how to fix it, or NULL)
+ * returns from main: 77 (skip) when PJ_TEST_ALLOW_SKIP=1 and CI is not
+ * "true", else 1. Says which, and why, on stderr. */
+int h_cannot_run(const char *why, const char *hint);
 
 /* Drops and creates database name from sql/placement-schema.sql. */
 void h_reset_db(const char *name);
@@ -98,46 +102,96 @@ char *h_config_user(const char *name, const char *user, const char *db_yaml,
 char *h_config_tcp(const char *name, const char *host, int port,
     const char *user, const char *db_yaml, const char *extra_yaml);
 
-/* A running placement-janitor started by h_start. */
+/*
+ * The placement-janitor binary running in the background: standard input
+ * /dev/null, output in two pipes the test may read as it goes
+ * (h_proc_wait_log, h_proc_read) before h_finish.
+ */
 struct h_proc {
 	pid_t pid;
-	int out_fd, err_fd; /* pipes from its stdout and stderr */
+	int out_fd, err_fd; /* pipes from its stdout and stderr; -1 closed */
+	char *err;          /* stderr read so far, NUL-terminated, or NULL */
+	size_t err_len, err_cap;
 };
 
 /* h_run without waiting: the process runs as uid (and gid) as_uid
  * unless as_uid is (uid_t)-1. Finish it with h_finish. */
 struct h_proc h_start(
     const char *const *argv, const char *const *env, uid_t as_uid);
-/* Reads a started process's output to its end and reaps it. */
+/*
+ * Reads the process's stderr until it holds text count times, the process
+ * closes it, or timeout_ms passes. Returns the occurrences seen.
+ */
+size_t h_proc_wait_log(
+    struct h_proc *p, const char *text, size_t count, long timeout_ms);
+/* Reads what the process writes to stderr for up to wait_ms, so that
+ * a verbose log cannot fill the pipe and stall it. */
+void h_proc_read(struct h_proc *p, long wait_ms);
+/* Reads a started process's output to its end (stderr including what was
+ * read before) and reaps it. */
 struct h_result h_finish(struct h_proc *p);
 
 /*
- * A private mariadbd of one test: scripts/sandbox-db.sh with its own
- * directory, a free TCP port on 127.0.0.1 and more mariadbd options
- * (PJ_SANDBOX_EXTRA_ARGS). The harness's SQL helpers talk to it after
- * h_server_use.
+ * A private mariadbd of one test, beside the shared sandbox, for tests that
+ * stop, kill or reconfigure a server (which the shared one must never be):
+ * scripts/sandbox-db.sh with its own directory, port and more mariadbd
+ * options (PJ_SANDBOX_EXTRA_ARGS). The harness's SQL helpers talk to it
+ * after h_server_use.
  */
 struct h_server {
 	char dir[256];
 	char sock[300];
-	int port;
+	int port; /* 0: socket only */
+	char extra[1024];
 	bool started;
 };
 
-/* A TCP port on 127.0.0.1 that nothing listens on right now, or -1. */
+/*
+ * A TCP port on 127.0.0.1 that nothing listens on right now: one from
+ * PJ_TEST_PORTS ("FIRST-LAST", none handed out twice) when set, else one
+ * the kernel picks. -1 if none is free.
+ */
 int h_free_port(void);
-/* Starts s in dir with extra options (may be ""); false, saying why on
- * stderr, if it did not start. */
+/* Starts s in dir on a free TCP port of 127.0.0.1 with extra options (may
+ * be ""); false, saying why on stderr, if it did not start. */
 bool h_server_start(struct h_server *s, const char *dir, const char *extra);
+/* As h_server_start, without TCP (--skip-networking): its socket only. */
+bool h_server_start_local(
+    struct h_server *s, const char *dir, const char *extra);
+/* Starts s again (after h_server_kill or h_server_stop) in its directory,
+ * on its port, with its options; true at once if it runs. */
+bool h_server_start_again(struct h_server *s);
 /* Stops s if it was started; s->started stays true if that failed. */
 void h_server_stop(struct h_server *s);
+/* SIGKILLs s's mariadbd (found by its pid file), as a crash would, and
+ * waits until it is gone; h_server_start_again recovers it. */
+void h_server_kill(struct h_server *s);
 /* Points PJ_TEST_SOCKET (h_sql, h_query, h_config...) at s. */
 void h_server_use(const struct h_server *s);
+/* h_server_stop for each of all[0..n) and, once none runs, h_remove_tree
+ * of top (a mkdtemp directory; set back to its "XXXXXX" template, so that
+ * a second call does nothing). Safe from atexit. */
+void h_servers_stop(struct h_server *const *all, size_t n, char *top);
+
 /* Runs argv (argv[0] found on PATH) to its end; its exit status, 128 if
  * a signal ended it, -1 if it could not start. Output is not captured. */
 int h_command(const char *const *argv);
 /* rm -rf path (a test's own temporary directory). */
 void h_remove_tree(const char *path);
+
+/* Runs prefix SQL, then each file of paths (relative to the source tree,
+ * NULL-terminated), as one client session (user variables and temporary
+ * tables carry over); returns what the client printed (caller frees). */
+char *h_sql_files(
+    const char *name, const char *prefix, const char *const *paths);
+
+/* Fails the test, with the log, unless r's stderr holds text (present)
+ * or does not (!present). */
+void h_expect_log(const struct h_result *r, const char *text, bool present);
+/* Occurrences of needle in text, not overlapping. */
+size_t h_count(const char *text, const char *needle);
+/* CLOCK_MONOTONIC in milliseconds. */
+long long h_now_ms(void);
 
 /* Removes temporary files the harness made. */
 void h_cleanup(void);

@@ -44,13 +44,9 @@ static const char SQL_ACCOUNT[] =
 static void
 stop_all(void)
 {
-	h_server_stop(&tls_server);
-	h_server_stop(&plain_server);
-	if (top[sizeof(top) - 2] == 'X' || tls_server.started ||
-	    plain_server.started)
-		return;
-	h_remove_tree(top);
-	top[sizeof(top) - 2] = 'X';
+	struct h_server *all[] = { &tls_server, &plain_server };
+
+	h_servers_stop(all, 2, top);
 }
 
 static bool
@@ -133,13 +129,6 @@ check(const char *cfg)
 	return h_run(argv, NULL);
 }
 
-static void
-expect_log(const struct h_result *r, const char *text)
-{
-	if (strstr(r->err, text) == NULL)
-		fail_msg("\"%s\" missing from the log:\n%s", text, r->err);
-}
-
 /* Connections the server dropped before authenticating anyone. */
 static long long
 preauth_aborts(const struct h_server *s)
@@ -160,9 +149,9 @@ expect_refused(const struct h_server *s, const char *host, const char *mode,
 	struct h_result r = check(cfg);
 
 	h_expect_exit(&r, 78, mode);
-	expect_log(&r, "event=run_failed status=config connect: tls: ");
-	expect_log(&r, why);
-	expect_log(&r, "check database.tls.mode and database.tls.ca");
+	h_expect_log(&r, "event=run_failed status=config connect: tls: ", true);
+	h_expect_log(&r, why, true);
+	h_expect_log(&r, "check database.tls.mode and database.tls.ca", true);
 	if (strstr(r.err, "event=connected") != NULL)
 		fail_msg("%s connected:\n%s", mode, r.err);
 	assert_int_equal(preauth_aborts(s), before + 1);
@@ -190,8 +179,8 @@ tls_verified_connection_is_encrypted(void **state)
 
 		r = check(cfg);
 		h_expect_exit(&r, 0, modes[i]);
-		expect_log(&r, "event=connected server=");
-		expect_log(&r, " tls=TLS_");
+		h_expect_log(&r, "event=connected server=", true);
+		h_expect_log(&r, " tls=TLS_", true);
 		h_result_free(&r);
 		free(cfg);
 	}
@@ -223,7 +212,7 @@ tls_wrong_host_name_is_refused(void **state)
 	cfg = config(&tls_server, "127.0.0.2", "verify_ca", "ca.pem");
 	r = check(cfg);
 	h_expect_exit(&r, 0, "verify_ca at 127.0.0.2");
-	expect_log(&r, " tls=TLS_");
+	h_expect_log(&r, " tls=TLS_", true);
 	h_result_free(&r);
 	free(cfg);
 }
@@ -250,7 +239,7 @@ tls_required_never_falls_back(void **state)
 	cfg = config(&plain_server, "127.0.0.1", "preferred", NULL);
 	r = check(cfg);
 	h_expect_exit(&r, 0, "preferred without TLS");
-	expect_log(&r, " tls=none");
+	h_expect_log(&r, " tls=none", true);
 	h_result_free(&r);
 	free(cfg);
 }
@@ -303,19 +292,11 @@ main(void)
 		cmocka_unit_test(tls_required_never_falls_back),
 		cmocka_unit_test(tls_every_connection_of_a_process),
 	};
-	const char *allow = getenv("PJ_TEST_ALLOW_SKIP");
-	const char *ci = getenv("CI");
 	int failed;
 
 	if (!start_all()) {
 		stop_all();
-		if (allow != NULL && strcmp(allow, "1") == 0 &&
-		    !(ci != NULL && strcmp(ci, "true") == 0)) {
-			fprintf(
-			    stderr, "SKIP: the TLS servers did not start\n");
-			return 77;
-		}
-		return 1;
+		return h_cannot_run("the TLS servers did not start", NULL);
 	}
 	h_server_use(&tls_server);
 	h_require_sandbox();
