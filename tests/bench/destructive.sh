@@ -24,8 +24,9 @@
 # (default 1, as run.sh; --providers-pct 100 gives the provider tables'
 # passes as many providers as allocations). --slow-log DIR
 # also writes the server's slow log (long_query_time 0) of each worker run
-# there, for a per-statement breakdown; it slows the server down, so its
-# times are not the ones printed.
+# there and prints each one summed by statement shape (slowlog.awk:
+# executions, server seconds, rows examined); logging slows the server
+# down, so take the times of such a run as a breakdown only.
 #
 # Build tree, sandbox and buffer pool as tests/bench/run.sh (lib.sh);
 # PJ_SANDBOX_DIR default build-bench/sandbox, PJ_SANDBOX_PORT default 13370.
@@ -524,6 +525,21 @@ if ((${#size_list[@]} > 1)); then
 				    "$(ratio "${fmed[$n $p]}" "${fmed[$prev $p]}")"
 			fi
 			prev=$n
+		done
+	done
+fi
+if [[ -n $slow_dir ]]; then
+	echo
+	echo "per statement shape (slow log; executions, server s, rows examined):"
+	for n in "${size_list[@]}"; do
+		for p in "${pass_list[@]}"; do
+			for ((r = 1; r <= repeat; r++)); do
+				f=$slow_dir/$p-$n-$r.log
+				[[ -f $f ]] || continue
+				echo "  $p size $n round $r: $(grep -c '^# Query_time:' "$f") statements"
+				awk -f "$here/slowlog.awk" "$f" | sort -k2 -g -r | head -n 12 |
+				    sed 's/^/  /'
+			done
 		done
 	done
 fi

@@ -44,7 +44,7 @@ bench_sandbox() {
 	sock=$PJ_TEST_SOCKET
 	pool_want=${PJ_BENCH_BUFFER_POOL_MB:-1024}
 	[[ $pool_want =~ ^[0-9]+$ ]] ||
-	    { echo "bench: PJ_BENCH_BUFFER_POOL_MB is not a number" >&2; exit 2; }
+	    { echo "${0##*/}: PJ_BENCH_BUFFER_POOL_MB is not a number" >&2; exit 2; }
 	sql -e "SET GLOBAL innodb_buffer_pool_size = $((pool_want * 1048576))"
 	# The resize runs in the background: wait until it is done.
 	for _ in $(seq 1 120); do
