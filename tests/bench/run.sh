@@ -109,95 +109,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say() {
-	echo "bench: $*" >&2
-}
-
-sql() {
-	bash "$sandbox" sql "$@"
-}
+# shellcheck source=tests/bench/lib.sh
+. "$here/lib.sh"
 
 # ---- build and sandbox ---------------------------------------------------
 
-say "building a release tree in $build"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPJ_SANITIZE=OFF \
-    >"$work/cmake.log" 2>&1 || { cat "$work/cmake.log" >&2; exit 1; }
-cmake --build "$build" -j"$(nproc)" --target placement-janitor \
-    placement_writer >"$work/build.log" 2>&1 ||
-    { tail -n 40 "$work/build.log" >&2; exit 1; }
-janitor=$build/placement-janitor
+bench_build placement-janitor placement_writer
 writer=$build/tests/placement_writer
-measure=$build/bench-measure
-cc -std=c11 -O2 -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
-    -o "$measure" "$here/measure.c"
-
-if ! bash "$sandbox" status >/dev/null 2>&1; then
-	bash "$sandbox" start >&2
-	started_sandbox=true
-fi
-eval "$(bash "$sandbox" env)"
-sock=$PJ_TEST_SOCKET
-pool_want=${PJ_BENCH_BUFFER_POOL_MB:-1024}
-[[ $pool_want =~ ^[0-9]+$ ]] ||
-    { echo "run.sh: PJ_BENCH_BUFFER_POOL_MB is not a number" >&2; exit 2; }
-sql -e "SET GLOBAL innodb_buffer_pool_size = $((pool_want * 1048576))"
-# The resize runs in the background: wait until it is done.
-for _ in $(seq 1 120); do
-	status=$(sql -N -B -e "SHOW STATUS LIKE 'Innodb_buffer_pool_resize_status'" |
-	    cut -f2)
-	[[ $status == *"ompleted"* || -z $status ]] && break
-	sleep 0.5
-done
-server=$(sql -N -B -e "SELECT VERSION()")
-pool_mib=$(sql -N -B -e "SELECT @@innodb_buffer_pool_size DIV 1048576")
+bench_sandbox
 
 # ---- helpers -------------------------------------------------------------
-
-reset_db() {
-	sql -e "DROP DATABASE IF EXISTS $1; CREATE DATABASE $1
-	    CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci"
-	sql "$1" <"$root/sql/placement-schema.sql"
-}
 
 seed_db() { # DB ROWS
 	reset_db "$1"
 	bash "$here/seed.sh" "$1" "$2" "$pct" "$seed" >&2
 }
 
-config_for() { # DB -> path of a config for it
-	local f=$work/$1.yaml
-	# A private run directory: the host's run lock is not ours to take.
-	printf 'database:\n  socket: "%s"\n  name: "%s"\n  user: root\nworker:\n  lock:\n    run_dir: "%s"\n' \
-	    "$sock" "$1" "$work/run" >"$f"
-	chmod 600 "$f"
-	echo "$f"
-}
-
-# A field of the measure file: wall_s, peak_rss_kib or exit.
-mfield() { # FILE KEY
-	tr ' ' '\n' <"$1" | sed -n "s/^$2=//p"
-}
-
 # A number of the pass in a JSON report.
 jfield() { # FILE KEY
 	grep -o "\"$2\":[0-9]*" "$1" | head -n1 | cut -d: -f2
-}
-
-# p50 p99 max (ms) count>100ms count>250ms batches of the batch_done lines.
-batch_stats() { # STDERR_FILE
-	grep 'event=batch_done' "$1" | sed -n 's/.* us=\([0-9]*\).*/\1/p' |
-	    sort -n | awk '
-	{ v[NR] = $1; if ($1 > 100000) over100++; if ($1 > 250000) over250++ }
-	END {
-		if (NR == 0) { print "- - - 0 0 0"; exit }
-		r50 = int(0.50 * NR + 0.999999); r99 = int(0.99 * NR + 0.999999)
-		printf "%.1f %.1f %.1f %d %d %d\n", v[r50] / 1000, v[r99] / 1000,
-		    v[NR] / 1000, over100, over250, NR
-	}'
-}
-
-ratio() { # A B -> A/B with 2 decimals, or - if B is 0
-	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
 }
 
 # Runs the worker under measure; leaves FILE.m (measure), FILE.json, FILE.err.
@@ -207,12 +137,6 @@ run_janitor() { # DB COMMAND FILE
 	[[ -n $batch ]] && args+=(--batch-size "$batch")
 	"$measure" "$3.m" "$janitor" --config "$cfg" "${args[@]}" "$2" \
 	    >"$3.json" 2>"$3.err" || true
-}
-
-# Times one SQL text through the client (process start included).
-time_sql() { # DB FILE.m SQL
-	"$measure" "$2" mariadb --no-defaults --socket="$sock" --user=root \
-	    -N -B "$1" -e "$3" >"$2.out"
 }
 
 SQL_SINGLE="INSERT INTO consumers
@@ -230,41 +154,6 @@ SQL_SENTINELS="INSERT IGNORE INTO projects (external_id, created_at)
   VALUES ('00000000-0000-0000-0000-000000000000', UTC_TIMESTAMP());"
 SQL_COUNT="SELECT COUNT(DISTINCT a.consumer_id) FROM allocations a
   LEFT JOIN consumers c ON c.uuid = a.consumer_id WHERE c.id IS NULL"
-
-# Lets InnoDB write back dirty pages (and purge) left by the last step, so
-# one timed step does not pay for the one before. Up to 60 s.
-quiesce() {
-	local old dirty i
-	old=$(sql -N -B -e "SELECT @@innodb_max_dirty_pages_pct")
-	sql -e "SET GLOBAL innodb_max_dirty_pages_pct = 0"
-	for ((i = 0; i < 120; i++)); do
-		dirty=$(sql -N -B -e "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'" |
-		    cut -f2)
-		((dirty < 50)) && break
-		sleep 0.5
-	done
-	sql -e "SET GLOBAL innodb_max_dirty_pages_pct = $old"
-}
-
-# CPU seconds the sandbox server has used so far (all its threads, user +
-# system): with the client's own from measure, the work a step cost, which
-# other load on the machine moves far less than wall time.
-server_cpu() {
-	local pid
-	pid=$(tr -dc '0-9' <"$PJ_SANDBOX_DIR/mysqld.pid")
-	awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' \
-	    "/proc/$pid/stat"
-}
-
-# Client CPU (from FILE.m) plus the server's since BEFORE.
-step_cpu() { # FILE.m BEFORE
-	awk -v c="$(mfield "$1" cpu_s)" -v a="$2" -v b="$(server_cpu)" \
-	    'BEGIN { printf "%.2f", c + b - a }'
-}
-
-median() { # numbers... -> the median (the lower middle one for an even count)
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
 
 # One repetition at size n: fresh identical databases, repair, the single
 # statement, check and count. Appends to the sample arrays.
