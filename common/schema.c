@@ -3,7 +3,9 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/strings.h"
 
@@ -87,12 +89,20 @@ static const struct schema_column columns[] = {
 	{ "users", "external_id" },
 };
 
-/* The columns the table has, and whether one of them is the column asked
- * for; the server compares the names, as it resolves them in queries. */
-static const char SQL_COLUMN[] =
-    "SELECT COUNT(*), COALESCE(SUM(COLUMN_NAME = ?), 0)"
-    " FROM information_schema.COLUMNS"
-    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?";
+/* Every column of the current database, read once: one query, not one per
+ * column (the check runs at every start, also of a run with nothing to do). */
+static const char SQL_COLUMNS[] =
+    "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS"
+    " WHERE TABLE_SCHEMA = DATABASE()";
+/* Placement has 60-odd columns; an operator's extra tables may add more. */
+#define COLUMNS_MAX 1024
+#define NAME_MAX_LEN 64 /* MariaDB's identifier limit */
+
+struct found_column {
+	char table[NAME_MAX_LEN + 1];
+	char column[NAME_MAX_LEN + 1];
+};
+
 /* The collation of an id column, and the one a key list bound through
  * PJ_SQL_BATCH_KEYS compares in: comparing two different ones is an error
  * (1267), or with another charset a full scan. */
@@ -145,36 +155,81 @@ report(const struct problems *pr, struct pj_error *err)
 	    pr->n, pr->shown, pr->n - SHOWN_MAX);
 }
 
+/* Table names compare exactly (they are file names on Linux), column
+ * names without case, as the server resolves them in queries. */
+static bool
+has_table(const struct found_column *f, size_t n, const char *table)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(f[i].table, table) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool
+has_column(
+    const struct found_column *f, size_t n, const struct schema_column *c)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(f[i].table, c->table) == 0 &&
+		    strcasecmp(f[i].column, c->column) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int
 check_columns(struct pj_db *db, struct problems *pr, struct pj_error *err)
 {
 	const char *skip_table = NULL; /* a table already found missing */
+	struct found_column *found = NULL;
 	struct pj_stmt *st = NULL;
-	bool row = false;
-	size_t i;
+	size_t n = 0, i;
+	bool row = true;
 	int rc;
 
-	rc = pj_stmt_prepare(db, SQL_COLUMN, &st, err);
+	found = calloc(COLUMNS_MAX, sizeof(*found));
+	if (found == NULL)
+		return pj_error_set(err, PJ_ENOMEM, "schema check");
+	rc = pj_stmt_prepare(db, SQL_COLUMNS, &st, err);
+	if (rc == PJ_OK)
+		rc = pj_stmt_exec(st, NULL, 0, err);
+	while (rc == PJ_OK) {
+		rc = pj_stmt_fetch(st, &row, err);
+		if (rc || !row)
+			break;
+		if (n == COLUMNS_MAX) {
+			rc = pj_error_set(err, PJ_ESCHEMA,
+			    "more than %d columns in the database",
+			    COLUMNS_MAX);
+			break;
+		}
+		pj_strlcpy(found[n].table, pj_stmt_text(st, 0, NULL),
+		    sizeof(found[n].table));
+		pj_strlcpy(found[n].column, pj_stmt_text(st, 1, NULL),
+		    sizeof(found[n].column));
+		n++;
+	}
 	for (i = 0; rc == PJ_OK && i < sizeof(columns) / sizeof(columns[0]);
 	     i++) {
 		const struct schema_column *c = &columns[i];
-		struct pj_param p[] = { PJ_TEXT(c->column), PJ_TEXT(c->table) };
 
 		if (c->table == skip_table)
 			continue;
-		rc = pj_stmt_exec(st, p, 2, err);
-		if (rc == PJ_OK)
-			rc = pj_stmt_fetch(st, &row, err);
-		if (rc)
-			break;
-		if (!row || pj_stmt_int(st, 0) == 0) {
+		if (!has_table(found, n, c->table)) {
 			add_problem(pr, "table", c->table, NULL);
 			skip_table = c->table;
-		} else if (pj_stmt_int(st, 1) == 0) {
+		} else if (!has_column(found, n, c)) {
 			add_problem(pr, "column", c->table, c->column);
 		}
 	}
 	pj_stmt_close(st);
+	free(found);
 	return rc;
 }
 
