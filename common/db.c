@@ -141,6 +141,10 @@ db_fail(MYSQL *conn, MYSQL_STMT *stmt, const char *what, struct pj_error *err)
 		msg = mysql_error(conn);
 	}
 	code = pj_db_classify(no);
+	/* Older Galera servers word a brute-force abort (a write set from
+	 * another node won) so; MariaDB 10.11 says "Deadlock found". */
+	if (code == PJ_ERETRY && strstr(msg, "WSREP detected deadlock") != NULL)
+		code = PJ_ECERT;
 	if (code == PJ_OK) /* a failure the library did not explain */
 		return pj_error_set(
 		    err, PJ_EDB, "%.60s: failed without an error number", what);
@@ -452,10 +456,18 @@ pj_db_commit(struct pj_db *db, struct pj_error *err)
 		return pj_error_set(
 		    err, PJ_EINTERNAL, "commit: no transaction is open");
 	/* On failure in_tx stays set: the caller's rollback then runs. */
-	if (mysql_commit(db->conn) != 0)
-		return db_fail(db->conn, NULL, "COMMIT", err);
-	db->in_tx = false;
-	return PJ_OK;
+	if (mysql_commit(db->conn) == 0) {
+		db->in_tx = false;
+		return PJ_OK;
+	}
+	/* COMMIT takes no lock: a deadlock there is Galera's certification
+	 * failing (another node's conflicting write set was ordered first).
+	 * Redone like any deadlock, told apart for the report. */
+	if (mysql_errno(db->conn) == ER_LOCK_DEADLOCK)
+		return pj_error_set_db(err, PJ_ECERT, ER_LOCK_DEADLOCK,
+		    mysql_sqlstate(db->conn),
+		    "COMMIT: certification failed: %s", mysql_error(db->conn));
+	return db_fail(db->conn, NULL, "COMMIT", err);
 }
 
 void

@@ -85,6 +85,8 @@ void pj_db_close(struct pj_db *db);
 const char *pj_db_server_version(const struct pj_db *db);
 
 int pj_db_begin(struct pj_db *db, struct pj_error *err) PJ_MUSTCHECK;
+/* A deadlock at COMMIT is PJ_ECERT: Galera's certification failed (no
+ * lock is taken at COMMIT otherwise); retryable, as PJ_ERETRY. */
 int pj_db_commit(struct pj_db *db, struct pj_error *err) PJ_MUSTCHECK;
 /* Rolls back if a transaction is open; ignores errors (the connection may
  * be gone, which rolls back too). */

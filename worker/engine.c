@@ -242,6 +242,8 @@ repair_with_retry(struct engine *e, const struct pj_pass *pass,
 		pr->retries++;
 		if (rc == PJ_ECONFLICT)
 			pr->conflicts++;
+		if (rc == PJ_ECERT)
+			pr->certification_failures++;
 		pj_log_info("batch_retry", "pass=%s attempt=%u status=%s %s",
 		    pass->name, attempt + 1, pj_status_name(rc), err->msg);
 		rc = prepare_retry(e, rc, attempt, err);
@@ -438,9 +440,11 @@ pj_engine_run(struct pj_db *db, const struct pj_config *cfg,
 		pr->seconds = (double)(pj_time_mono_us() - t0) / 1e6;
 		pj_log_info("pass_done",
 		    "pass=%s found=%zu repaired=%zu failed=%zu remaining=%zu "
-		    "batches=%zu retries=%zu seconds=%.3f",
+		    "batches=%zu retries=%zu certification_failures=%zu "
+		    "seconds=%.3f",
 		    pr->name, pr->found, pr->repaired, pr->failed,
-		    pr->remaining, pr->batches, pr->retries, pr->seconds);
+		    pr->remaining, pr->batches, pr->retries,
+		    pr->certification_failures, pr->seconds);
 	}
 	report->stopped_by = stop_names[e.stop];
 	pj_throttle_close(e.throttle);
