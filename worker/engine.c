@@ -112,7 +112,8 @@ reconnect(struct engine *e, struct pj_error *err)
 		backoff(e, attempt + 1);
 	}
 	if (rc == PJ_OK)
-		pj_log_info("reconnected", "attempts=%u", attempt + 1);
+		pj_log_info("reconnected", "attempts=%u endpoint=\"%s\"",
+		    attempt + 1, pj_db_endpoint(e->ctx.db));
 	/* Someone else may have taken the run lock meanwhile: then this
 	 * run ends here (PJ_ELOCKED) and leaves the work to that one. */
 	if (rc == PJ_OK && e->opts->db_lock_name != NULL)

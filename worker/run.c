@@ -62,8 +62,8 @@ run_passes(struct runner *r, struct pj_db *db, struct pj_error *err)
 	rc = pj_schema_verify(db, alembic, sizeof(alembic), err);
 	if (rc)
 		return rc;
-	pj_log_info("connected", "server=\"%s\" alembic=%s",
-	    pj_db_server_version(db), alembic);
+	pj_log_info("connected", "server=\"%s\" endpoint=\"%s\" alembic=%s",
+	    pj_db_server_version(db), pj_db_endpoint(db), alembic);
 	memset(&opts, 0, sizeof(opts));
 	if (cfg->worker.lock_enabled && writes(r)) {
 		rc = pj_runlock_acquire_db(db, cfg->worker.lock_name,
