@@ -525,16 +525,16 @@ put_extra_with_run_dir(FILE *f, const char *extra)
 	fputs(worker + 8, f);
 }
 
-char *
-h_config_db(const char *name, const char *db_yaml, const char *extra_yaml)
+/* The config file: where is the database section's first line(s). */
+static char *
+write_config(const char *name, const char *where, const char *db_yaml,
+    const char *extra_yaml)
 {
 	const char *tmp = getenv("TMPDIR");
 	char path[1024];
 	FILE *f;
 	int fd;
 
-	if (sandbox_socket() == NULL)
-		hfail("PJ_TEST_SOCKET is not set");
 	snprintf(path, sizeof(path), "%s/pj-test-XXXXXX.yaml",
 	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
 	fd = mkstemps(path, 5); /* mode 0600 */
@@ -544,11 +544,8 @@ h_config_db(const char *name, const char *db_yaml, const char *extra_yaml)
 	f = fdopen(fd, "w");
 	if (f == NULL)
 		hfail("fdopen %s: %s", path, strerror(errno));
-	fputs(
-	    "# written by tests/integration/harness.c\ndatabase:\n"
-	    "  socket: ",
-	    f);
-	yaml_quoted(f, sandbox_socket());
+	fputs("# written by tests/integration/harness.c\ndatabase:\n", f);
+	fputs(where, f);
 	fputs("\n  name: ", f);
 	yaml_quoted(f, name);
 	fputs("\n  user: root\n", f);
@@ -558,6 +555,40 @@ h_config_db(const char *name, const char *db_yaml, const char *extra_yaml)
 	if (fclose(f) != 0)
 		hfail("writing %s: %s", path, strerror(errno));
 	return xstrdup(path);
+}
+
+/* "  key: \"value\"" as one YAML line (without its newline). */
+static void
+yaml_line(char *buf, size_t size, const char *key, const char *value)
+{
+	FILE *f = fmemopen(buf, size, "w");
+
+	if (f == NULL)
+		hfail("fmemopen: %s", strerror(errno));
+	fprintf(f, "  %s: ", key);
+	yaml_quoted(f, value);
+	if (fclose(f) != 0 || strlen(buf) + 1 >= size)
+		hfail("%s: value too long", key);
+}
+
+char *
+h_config_db(const char *name, const char *db_yaml, const char *extra_yaml)
+{
+	char where[1200];
+
+	if (sandbox_socket() == NULL)
+		hfail("PJ_TEST_SOCKET is not set");
+	yaml_line(where, sizeof(where), "socket", sandbox_socket());
+	return write_config(name, where, db_yaml, extra_yaml);
+}
+
+char *
+h_config_hosts(const char *name, const char *hosts, const char *extra_yaml)
+{
+	char where[1200];
+
+	yaml_line(where, sizeof(where), "hosts", hosts);
+	return write_config(name, where, NULL, extra_yaml);
 }
 
 char *
@@ -676,4 +707,101 @@ h_expect_exit(const struct h_result *r, int code, const char *what)
 	if (r->exit_code != code)
 		fail_msg("%s: exit %d, expected %d\nstdout: %s\nstderr: %s",
 		    what, r->exit_code, code, r->out, r->err);
+}
+
+static void
+proc_temp(char *path, size_t size, const char *kind)
+{
+	int fd;
+
+	snprintf(path, size, "/tmp/pj-proc-%s-XXXXXX", kind);
+	fd = mkstemp(path);
+	if (fd < 0)
+		hfail("mkstemp: %s", strerror(errno));
+	close(fd);
+}
+
+void
+h_proc_spawn(struct h_proc *p, const char *path, const char *const *argv)
+{
+	int out, err;
+
+	memset(p, 0, sizeof(*p));
+	proc_temp(p->out_path, sizeof(p->out_path), "out");
+	proc_temp(p->err_path, sizeof(p->err_path), "err");
+	fflush(NULL);
+	p->pid = fork();
+	if (p->pid < 0)
+		hfail("fork: %s", strerror(errno));
+	if (p->pid > 0)
+		return;
+	out = open(p->out_path, O_WRONLY | O_TRUNC);
+	err = open(p->err_path, O_WRONLY | O_TRUNC);
+	if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+		_exit(126);
+	execv(path, (char *const *)argv);
+	dprintf(2, "cannot run %s: %s\n", path, strerror(errno));
+	_exit(127);
+}
+
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *text = NULL;
+	long n = -1;
+
+	if (f != NULL && fseek(f, 0, SEEK_END) == 0)
+		n = ftell(f);
+	if (n < 0 || fseek(f, 0, SEEK_SET) != 0)
+		hfail("reading %s: %s", path, strerror(errno));
+	text = calloc(1, (size_t)n + 1);
+	if (text == NULL || fread(text, 1, (size_t)n, f) != (size_t)n)
+		hfail("reading %s", path);
+	fclose(f);
+	return text;
+}
+
+bool
+h_proc_running(const struct h_proc *p)
+{
+	int status;
+
+	return waitpid(p->pid, &status, WNOHANG) == 0;
+}
+
+void
+h_proc_reap(struct h_proc *p)
+{
+	int status = 0;
+
+	while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	p->exit_code =
+	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	p->out = slurp(p->out_path);
+	p->err = slurp(p->err_path);
+	unlink(p->out_path);
+	unlink(p->err_path);
+}
+
+void
+h_proc_free(struct h_proc *p)
+{
+	free(p->out);
+	free(p->err);
+	p->out = p->err = NULL;
+}
+
+long long
+h_writer_field(const char *line, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), " %s=", key);
+	p = strstr(line, pat);
+	if (p == NULL)
+		hfail("writer summary has no %s: %s", key, line);
+	return atoll(p + strlen(pat));
 }

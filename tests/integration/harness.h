@@ -76,6 +76,31 @@ void h_expect_exit(const struct h_result *r, int code, const char *what);
 /* Waits for a helper process the test forked; fails unless it exited 0. */
 void h_reap(pid_t pid);
 
+/* A child process running beside the test, its stdout and stderr in
+ * temporary files until h_proc_reap reads them. */
+struct h_proc {
+	pid_t pid;
+	char out_path[64], err_path[64];
+	int exit_code; /* or 128 + signal, after h_proc_reap */
+	char *out, *err;
+};
+
+/* Starts path with argv (argv[0] included, NULL-terminated). */
+void h_proc_spawn(struct h_proc *p, const char *path, const char *const *argv);
+/* True while p has not exited. */
+bool h_proc_running(const struct h_proc *p);
+/* Waits for p, then reads its output and removes the files. */
+void h_proc_reap(struct h_proc *p);
+void h_proc_free(struct h_proc *p);
+
+/* key=value from placement_writer's summary line; fails if absent. */
+long long h_writer_field(const char *line, const char *key);
+
+/* As h_config_db, connecting over TCP to the servers in hosts (the
+ * database.hosts list) instead of PJ_TEST_SOCKET. */
+char *h_config_hosts(
+    const char *name, const char *hosts, const char *extra_yaml);
+
 /* Removes temporary files the harness made. */
 void h_cleanup(void);
 

@@ -27,14 +27,6 @@
 #define INCOMPLETE 4000
 #define WRITER_SECONDS "8"
 
-/* A child process whose stdout and stderr go to temporary files. */
-struct proc {
-	pid_t pid;
-	char out_path[64], err_path[64];
-	int exit_code;
-	char *out, *err;
-};
-
 static void
 temp_path(char *path, size_t size, const char *kind)
 {
@@ -45,92 +37,6 @@ temp_path(char *path, size_t size, const char *kind)
 	if (fd < 0)
 		fail_msg("mkstemp: %s", strerror(errno));
 	close(fd);
-}
-
-static void
-spawn(struct proc *p, const char *path, const char *const *argv)
-{
-	int out, err;
-
-	memset(p, 0, sizeof(*p));
-	temp_path(p->out_path, sizeof(p->out_path), "out");
-	temp_path(p->err_path, sizeof(p->err_path), "err");
-	fflush(NULL);
-	p->pid = fork();
-	if (p->pid < 0)
-		fail_msg("fork: %s", strerror(errno));
-	if (p->pid > 0)
-		return;
-	out = open(p->out_path, O_WRONLY | O_TRUNC);
-	err = open(p->err_path, O_WRONLY | O_TRUNC);
-	if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-		_exit(126);
-	execv(path, (char *const *)argv);
-	dprintf(2, "cannot run %s: %s\n", path, strerror(errno));
-	_exit(127);
-}
-
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *text = NULL;
-	long n = -1;
-
-	if (f != NULL && fseek(f, 0, SEEK_END) == 0)
-		n = ftell(f);
-	if (n < 0 || fseek(f, 0, SEEK_SET) != 0)
-		fail_msg("reading %s: %s", path, strerror(errno));
-	text = calloc(1, (size_t)n + 1);
-	if (text == NULL || fread(text, 1, (size_t)n, f) != (size_t)n)
-		fail_msg("reading %s", path);
-	fclose(f);
-	return text;
-}
-
-static bool
-still_running(const struct proc *p)
-{
-	int status;
-
-	return waitpid(p->pid, &status, WNOHANG) == 0;
-}
-
-static void
-reap(struct proc *p)
-{
-	int status = 0;
-
-	while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
-		;
-	p->exit_code =
-	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	p->out = slurp(p->out_path);
-	p->err = slurp(p->err_path);
-	unlink(p->out_path);
-	unlink(p->err_path);
-}
-
-static void
-proc_free(struct proc *p)
-{
-	free(p->out);
-	free(p->err);
-	p->out = p->err = NULL;
-}
-
-/* key=value from the writer's summary line; fails the test if absent. */
-static long long
-writer_field(const char *line, const char *key)
-{
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), " %s=", key);
-	p = strstr(line, pat);
-	if (p == NULL)
-		fail_msg("writer summary has no %s: %s", key, line);
-	return atoll(p + strlen(pat));
 }
 
 /* Healthy consumers (generation 5, 2 allocations each) and incomplete
@@ -217,7 +123,7 @@ concurrency_writer_and_worker(void **state)
 		"--database", DB, "--seconds", WRITER_SECONDS, "--clients", "2",
 		"--seed", "7", "--prefix", "gone-", "--pool-size", "4400",
 		"--pool-file", pool, NULL };
-	struct proc writer, worker;
+	struct h_proc writer, worker;
 	long long committed, repaired;
 	bool overlapped;
 	FILE *f;
@@ -232,13 +138,13 @@ concurrency_writer_and_worker(void **state)
 	for (i = 1; i <= HEALTHY; i += 2)
 		fprintf(f, "healthy-%08zu\n", i);
 	fclose(f);
-	spawn(&writer, PJ_WRITER, wargv);
+	h_proc_spawn(&writer, PJ_WRITER, wargv);
 	pj_time_sleep_ms(300);
 	janitor_argv(jargv, cfg);
-	spawn(&worker, PJ_BINARY, jargv);
-	reap(&worker);
-	overlapped = still_running(&writer);
-	reap(&writer);
+	h_proc_spawn(&worker, PJ_BINARY, jargv);
+	h_proc_reap(&worker);
+	overlapped = h_proc_running(&writer);
+	h_proc_reap(&writer);
 	unlink(pool);
 	print_message("writer: %s%s", writer.out, writer.err);
 	print_message(
@@ -256,8 +162,8 @@ concurrency_writer_and_worker(void **state)
 		    writer.err);
 	/* The worker ran entirely while the writer wrote. */
 	assert_true(overlapped);
-	assert_int_equal(writer_field(writer.out, "errors"), 0);
-	committed = writer_field(writer.out, "committed");
+	assert_int_equal(h_writer_field(writer.out, "errors"), 0);
+	committed = h_writer_field(writer.out, "committed");
 	assert_true(committed > 0);
 	repaired = h_json_field(worker.out, "repaired");
 	assert_true(repaired > 0 && repaired <= INCOMPLETE);
@@ -278,8 +184,8 @@ concurrency_writer_and_worker(void **state)
 	                     " COUNT(*) AS n FROM allocations"
 	                     " GROUP BY consumer_id HAVING n NOT IN (2, 3)) x"),
 	    0);
-	proc_free(&writer);
-	proc_free(&worker);
+	h_proc_free(&writer);
+	h_proc_free(&worker);
 	free(cfg);
 }
 
@@ -291,7 +197,7 @@ concurrency_two_workers(void **state)
 	 * this is about the passes being safe side by side. */
 	char *cfg = h_config(DB, "worker:\n  lock:\n    enabled: false\n");
 	const char *argv[12];
-	struct proc w[2];
+	struct h_proc w[2];
 	long long repaired = 0, missing;
 	size_t i;
 
@@ -300,10 +206,10 @@ concurrency_two_workers(void **state)
 	missing = incomplete_left();
 	assert_int_equal(missing, 3000);
 	janitor_argv(argv, cfg);
-	spawn(&w[0], PJ_BINARY, argv);
-	spawn(&w[1], PJ_BINARY, argv);
+	h_proc_spawn(&w[0], PJ_BINARY, argv);
+	h_proc_spawn(&w[1], PJ_BINARY, argv);
 	for (i = 0; i < 2; i++) {
-		reap(&w[i]);
+		h_proc_reap(&w[i]);
 		print_message(
 		    "worker %zu: exit %d found=%lld repaired=%lld"
 		    " retries=%lld failed=%lld\n",
@@ -329,7 +235,7 @@ concurrency_two_workers(void **state)
 	assert_int_equal(
 	    h_query_int(DB, "SELECT COUNT(*) FROM consumers"), 500 + missing);
 	for (i = 0; i < 2; i++)
-		proc_free(&w[i]);
+		h_proc_free(&w[i]);
 	free(cfg);
 }
 
