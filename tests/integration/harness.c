@@ -805,3 +805,100 @@ h_writer_field(const char *line, const char *key)
 		hfail("writer summary has no %s: %s", key, line);
 	return atoll(p + strlen(pat));
 }
+
+void
+h_seed_consumers(const char *name, size_t healthy, size_t incomplete)
+{
+	char sql[1024];
+
+	h_reset_db(name);
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO projects (id, external_id) VALUES (1, 'proj-a');"
+	    "INSERT INTO users (id, external_id) VALUES (1, 'user-a');"
+	    "INSERT INTO resource_providers (id, uuid, name, generation,"
+	    " root_provider_id) VALUES (1, 'rp-1', 'cn1', 1, 1);"
+	    "INSERT INTO consumers (uuid, project_id, user_id, generation)"
+	    " SELECT CONCAT('healthy-', LPAD(seq, 8, '0')), 1, 1, 5"
+	    " FROM seq_1_to_%zu;"
+	    "INSERT INTO allocations (resource_provider_id, consumer_id,"
+	    " resource_class_id, used) SELECT 1, c.uuid, r.seq, 1"
+	    " FROM consumers c JOIN seq_0_to_1 r;"
+	    "INSERT INTO allocations (resource_provider_id, consumer_id,"
+	    " resource_class_id, used)"
+	    " SELECT 1, CONCAT('gone-', LPAD(s.seq, 8, '0')), r.seq, 2"
+	    " FROM seq_1_to_%zu s JOIN seq_0_to_2 r;"
+	    "UPDATE allocations SET consumer_id = 'GONE-00000007 '"
+	    " WHERE consumer_id = 'gone-00000007' AND resource_class_id = 2;",
+	    healthy, incomplete);
+	h_sql(name, sql);
+}
+
+long long
+h_incomplete_left(const char *name)
+{
+	return h_query_int(name,
+	    "SELECT COUNT(DISTINCT a.consumer_id) FROM allocations a"
+	    " LEFT JOIN consumers c ON c.uuid = a.consumer_id"
+	    " WHERE c.id IS NULL");
+}
+
+static void
+expect_count(const char *name, const char *sql, long long want)
+{
+	long long got = h_query_int(name, sql);
+
+	if (got != want)
+		hfail("%s: %lld, want %lld", sql, got, want);
+}
+
+void
+h_assert_consistent(const char *name)
+{
+	expect_count(name,
+	    "SELECT COUNT(*) FROM allocations a"
+	    " LEFT JOIN consumers c ON c.uuid = a.consumer_id"
+	    " WHERE c.id IS NULL",
+	    0);
+	expect_count(
+	    name, "SELECT COUNT(*) - COUNT(DISTINCT uuid) FROM consumers", 0);
+}
+
+void
+h_assert_writer_invariants(
+    const char *name, long long healthy, long long committed)
+{
+	h_assert_consistent(name);
+	/* Every consumer with allocations has its row, and only those. */
+	expect_count(name,
+	    "SELECT (SELECT COUNT(*) FROM consumers)"
+	    " - (SELECT COUNT(DISTINCT consumer_id) FROM allocations)",
+	    0);
+	/* Each committed write bumped one generation once: none lost, none
+	 * doubled; the worker's rows start at 0. */
+	expect_count(name, "SELECT SUM(generation) FROM consumers",
+	    5 * healthy + committed);
+	/* A write replaces all of a consumer's allocations with 2 rows. */
+	expect_count(name,
+	    "SELECT COUNT(*) FROM (SELECT consumer_id,"
+	    " COUNT(*) AS n FROM allocations"
+	    " GROUP BY consumer_id HAVING n NOT IN (2, 3)) x",
+	    0);
+}
+
+void
+h_janitor_argv(const char **argv, const char *cfg, const char *batch)
+{
+	size_t n = 0;
+
+	argv[n++] = PJ_BINARY;
+	argv[n++] = "--config";
+	argv[n++] = cfg;
+	argv[n++] = "--format";
+	argv[n++] = "json";
+	argv[n++] = "--batch-size";
+	argv[n++] = batch;
+	argv[n++] = "--pass";
+	argv[n++] = "incomplete_consumers";
+	argv[n++] = "repair";
+	argv[n] = NULL;
+}

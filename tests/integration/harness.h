@@ -96,6 +96,27 @@ void h_proc_free(struct h_proc *p);
 /* key=value from placement_writer's summary line; fails if absent. */
 long long h_writer_field(const char *line, const char *key);
 
+/*
+ * The scenario of Placement-protocol writers (placement_writer) beside
+ * the worker (test_concurrency, test_galera): database name reset, one
+ * provider, healthy consumers (generation 5, 2 allocations each) and
+ * incomplete ones ('gone-%08d', 3 allocations each, no row; one of them
+ * spelt differently, the same by the collation).
+ */
+void h_seed_consumers(const char *name, size_t healthy, size_t incomplete);
+/* Distinct consumer ids in allocations with no consumers row. */
+long long h_incomplete_left(const char *name);
+/* No allocation without its consumer, no consumer twice. */
+void h_assert_consistent(const char *name);
+/* h_assert_consistent, and after writers committed that many writes:
+ * every consumer has allocations, each write bumped one generation once
+ * (none lost, none doubled), each consumer has 2 or 3 allocations. */
+void h_assert_writer_invariants(
+    const char *name, long long healthy, long long committed);
+/* argv (12 slots) of "placement-janitor --config cfg --format json
+ * --batch-size N --pass incomplete_consumers repair". */
+void h_janitor_argv(const char **argv, const char *cfg, const char *batch);
+
 /* As h_config_db, connecting over TCP to the servers in hosts (the
  * database.hosts list) instead of PJ_TEST_SOCKET. */
 char *h_config_hosts(

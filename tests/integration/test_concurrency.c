@@ -39,78 +39,6 @@ temp_path(char *path, size_t size, const char *kind)
 	close(fd);
 }
 
-/* Healthy consumers (generation 5, 2 allocations each) and incomplete
- * ones (3 allocations each, no row), plus one more spelling, by the
- * collation the same consumer, of an incomplete id. */
-static void
-seed(size_t healthy, size_t incomplete)
-{
-	char sql[1024];
-
-	h_reset_db(DB);
-	snprintf(sql, sizeof(sql),
-	    "INSERT INTO projects (id, external_id) VALUES (1, 'proj-a');"
-	    "INSERT INTO users (id, external_id) VALUES (1, 'user-a');"
-	    "INSERT INTO resource_providers (id, uuid, name, generation,"
-	    " root_provider_id) VALUES (1, 'rp-1', 'cn1', 1, 1);"
-	    "INSERT INTO consumers (uuid, project_id, user_id, generation)"
-	    " SELECT CONCAT('healthy-', LPAD(seq, 8, '0')), 1, 1, 5"
-	    " FROM seq_1_to_%zu;"
-	    "INSERT INTO allocations (resource_provider_id, consumer_id,"
-	    " resource_class_id, used) SELECT 1, c.uuid, r.seq, 1"
-	    " FROM consumers c JOIN seq_0_to_1 r;"
-	    "INSERT INTO allocations (resource_provider_id, consumer_id,"
-	    " resource_class_id, used)"
-	    " SELECT 1, CONCAT('gone-', LPAD(s.seq, 8, '0')), r.seq, 2"
-	    " FROM seq_1_to_%zu s JOIN seq_0_to_2 r;"
-	    "UPDATE allocations SET consumer_id = 'GONE-00000007 '"
-	    " WHERE consumer_id = 'gone-00000007' AND resource_class_id = 2;",
-	    healthy, incomplete);
-	h_sql(DB, sql);
-}
-
-static long long
-incomplete_left(void)
-{
-	return h_query_int(DB,
-	    "SELECT COUNT(DISTINCT a.consumer_id) FROM allocations a"
-	    " LEFT JOIN consumers c ON c.uuid = a.consumer_id"
-	    " WHERE c.id IS NULL");
-}
-
-/* No allocation without its consumer, no consumer twice. */
-static void
-assert_consistent(void)
-{
-	assert_int_equal(h_query_int(DB,
-	                     "SELECT COUNT(*) FROM allocations a"
-	                     " LEFT JOIN consumers c ON c.uuid = a.consumer_id"
-	                     " WHERE c.id IS NULL"),
-	    0);
-	assert_int_equal(h_query_int(DB,
-	                     "SELECT COUNT(*) - COUNT(DISTINCT uuid)"
-	                     " FROM consumers"),
-	    0);
-}
-
-static void
-janitor_argv(const char **argv, const char *cfg)
-{
-	size_t n = 0;
-
-	argv[n++] = PJ_BINARY;
-	argv[n++] = "--config";
-	argv[n++] = cfg;
-	argv[n++] = "--format";
-	argv[n++] = "json";
-	argv[n++] = "--batch-size";
-	argv[n++] = "50";
-	argv[n++] = "--pass";
-	argv[n++] = "incomplete_consumers";
-	argv[n++] = "repair";
-	argv[n] = NULL;
-}
-
 /* Placement writes (2 clients) on healthy, incomplete and new consumers
  * while one worker repairs: both finish cleanly and nothing is lost. */
 static void
@@ -130,7 +58,7 @@ concurrency_writer_and_worker(void **state)
 	size_t i;
 
 	(void)state;
-	seed(HEALTHY, INCOMPLETE);
+	h_seed_consumers(DB, HEALTHY, INCOMPLETE);
 	/* The writer also rewrites the healthy consumers. */
 	temp_path(pool, sizeof(pool), "pool");
 	f = fopen(pool, "w");
@@ -140,7 +68,7 @@ concurrency_writer_and_worker(void **state)
 	fclose(f);
 	h_proc_spawn(&writer, PJ_WRITER, wargv);
 	pj_time_sleep_ms(300);
-	janitor_argv(jargv, cfg);
+	h_janitor_argv(jargv, cfg, "50");
 	h_proc_spawn(&worker, PJ_BINARY, jargv);
 	h_proc_reap(&worker);
 	overlapped = h_proc_running(&writer);
@@ -168,22 +96,7 @@ concurrency_writer_and_worker(void **state)
 	repaired = h_json_field(worker.out, "repaired");
 	assert_true(repaired > 0 && repaired <= INCOMPLETE);
 	assert_int_equal(h_json_field(worker.out, "failed"), 0);
-	assert_consistent();
-	/* Every consumer with allocations has its row, and only those. */
-	assert_int_equal(h_query_int(DB, "SELECT COUNT(*) FROM consumers"),
-	    h_query_int(
-	        DB, "SELECT COUNT(DISTINCT consumer_id) FROM allocations"));
-	/* Each committed write bumped one generation once: none lost, none
-	 * doubled; the worker's rows start at 0. */
-	assert_int_equal(
-	    h_query_int(DB, "SELECT SUM(generation) FROM consumers"),
-	    5 * HEALTHY + committed);
-	/* A write replaces all of a consumer's allocations with 2 rows. */
-	assert_int_equal(h_query_int(DB,
-	                     "SELECT COUNT(*) FROM (SELECT consumer_id,"
-	                     " COUNT(*) AS n FROM allocations"
-	                     " GROUP BY consumer_id HAVING n NOT IN (2, 3)) x"),
-	    0);
+	h_assert_writer_invariants(DB, HEALTHY, committed);
 	h_proc_free(&writer);
 	h_proc_free(&worker);
 	free(cfg);
@@ -202,10 +115,10 @@ concurrency_two_workers(void **state)
 	size_t i;
 
 	(void)state;
-	seed(500, 3000);
-	missing = incomplete_left();
+	h_seed_consumers(DB, 500, 3000);
+	missing = h_incomplete_left(DB);
 	assert_int_equal(missing, 3000);
-	janitor_argv(argv, cfg);
+	h_janitor_argv(argv, cfg, "50");
 	h_proc_spawn(&w[0], PJ_BINARY, argv);
 	h_proc_spawn(&w[1], PJ_BINARY, argv);
 	for (i = 0; i < 2; i++) {
@@ -230,8 +143,8 @@ concurrency_two_workers(void **state)
 	}
 	/* Each missing consumer was made once, by one of the two. */
 	assert_int_equal(repaired, missing);
-	assert_int_equal(incomplete_left(), 0);
-	assert_consistent();
+	assert_int_equal(h_incomplete_left(DB), 0);
+	h_assert_consistent(DB);
 	assert_int_equal(
 	    h_query_int(DB, "SELECT COUNT(*) FROM consumers"), 500 + missing);
 	for (i = 0; i < 2; i++)
