@@ -18,6 +18,9 @@
  * saying why; otherwise print why and exit 1. Call first in main().
  */
 void h_require_sandbox(void);
+/* True when a test that cannot run may exit 77: PJ_TEST_ALLOW_SKIP=1 and
+ * CI is not "true". */
+bool h_skip_allowed(void);
 
 /* Drops and creates database name from sql/placement-schema.sql. */
 void h_reset_db(const char *name);
