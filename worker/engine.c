@@ -204,8 +204,10 @@ find_with_retry(struct engine *e, const struct pj_pass *pass,
 		pr->retries++;
 		pj_log_warn("find_retry", "pass=%s attempt=%u status=%s %s",
 		    pass->name, attempt + 1, pj_status_name(rc), err->msg);
+		/* A reconnect that failed has waited out the deadline
+		 * already: another attempt would wait it out again. */
 		rc = prepare_retry(e, rc, attempt, err);
-		if (rc && rc != PJ_ECONN)
+		if (rc)
 			return rc;
 	}
 }
@@ -247,8 +249,10 @@ repair_with_retry(struct engine *e, const struct pj_pass *pass,
 			pr->certification_failures++;
 		pj_log_info("batch_retry", "pass=%s attempt=%u status=%s %s",
 		    pass->name, attempt + 1, pj_status_name(rc), err->msg);
+		/* A reconnect that failed has waited out the deadline
+		 * already: another attempt would wait it out again. */
 		rc = prepare_retry(e, rc, attempt, err);
-		if (rc && rc != PJ_ECONN)
+		if (rc)
 			return rc;
 	}
 }
