@@ -319,7 +319,7 @@ galera_desynced_node_refused(void **state)
 	assert_int_equal(h_incomplete_left(DB), 200);
 
 	hosts_of(hosts, sizeof(hosts), nodes);
-	cfg = h_config_hosts(DB, hosts, NULL);
+	cfg = h_config_hosts(DB, hosts, "worker:\n  reconnect_deadline: 5s\n");
 	r = h_run_json(cfg, args);
 	free(cfg);
 	h_expect_exit(&r, 0, "repair with database.hosts");
