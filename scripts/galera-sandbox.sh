@@ -120,42 +120,29 @@ empty_datadir() {
 	fi
 }
 
-# Fails, with the node's log, unless node n is up, Synced and sees the
-# whole cluster within the deadline (epoch seconds).
+# Fails with what node n logged since its start.
+node_fail() {
+	local n=$1
+	shift
+	sb_log_tail "$(node_log "$n")" \
+	    "$(cat "$(node_dir "$n")/log_from" 2>/dev/null || echo 1)"
+	sb_die "node $n: $*"
+}
+
+# Waits until node n is Synced and sees want nodes (0: any number; a
+# joiner must have its state before the next one joins, or both ask for
+# a donor), or fails with its log at the deadline (epoch seconds).
 wait_synced() {
-	local n=$1 deadline=$2 pid size state
+	local n=$1 want=$2 deadline=$3 size state
 	while :; do
-		pid=$(node_pid "$n") || {
-			sb_log_tail "$(node_log "$n")" "$(cat "$(node_dir "$n")/log_from" 2>/dev/null || echo 1)"
-			sb_die "node $n exited before it was synced"
-		}
+		node_pid "$n" >/dev/null || node_fail "$n" "exited before it was synced"
 		size=$(node_value "$n" wsrep_cluster_size)
 		state=$(node_value "$n" wsrep_local_state_comment)
-		if [[ $size == "${#nodes[@]}" && $state == Synced ]]; then
+		if [[ $state == Synced ]] && ((want == 0 || ${size:-0} == want)); then
 			return 0
 		fi
 		if (($(date +%s) >= deadline)); then
-			sb_log_tail "$(node_log "$n")" "$(cat "$(node_dir "$n")/log_from" 2>/dev/null || echo 1)"
-			sb_die "node $n (pid $pid) not synced within ${wait_s} s (cluster size '${size}', state '${state}')"
-		fi
-		sleep 0.5
-	done
-}
-
-# Waits until node n is Synced, whatever the cluster size: a joiner must
-# have its state before the next one joins, or both ask for a donor.
-wait_synced_partial() {
-	local n=$1 deadline=$2 state
-	while :; do
-		node_pid "$n" >/dev/null || {
-			sb_log_tail "$(node_log "$n")" "$(cat "$(node_dir "$n")/log_from" 2>/dev/null || echo 1)"
-			sb_die "node $n exited while joining"
-		}
-		state=$(node_value "$n" wsrep_local_state_comment)
-		[[ $state == Synced ]] && return 0
-		if (($(date +%s) >= deadline)); then
-			sb_log_tail "$(node_log "$n")" "$(cat "$(node_dir "$n")/log_from" 2>/dev/null || echo 1)"
-			sb_die "node $n not synced within ${wait_s} s (state '${state}')"
+			node_fail "$n" "not synced within ${wait_s} s (cluster size '${size}', state '${state}')"
 		fi
 		sleep 0.5
 	done
@@ -186,16 +173,16 @@ start() {
 		sb_init_datadir "$(node_dir 1)" "$(node_data 1)"
 		rm -f "$(node_data 1)/grastate.dat"
 		launch 1 1
-		wait_synced_partial 1 "$deadline"
+		wait_synced 1 0 "$deadline"
 		missing=("${missing[@]:1}")
 	fi
 	for n in "${missing[@]}"; do
 		empty_datadir "$n"
 		launch "$n" 0
-		wait_synced_partial "$n" "$deadline"
+		wait_synced "$n" 0 "$deadline"
 	done
 	for n in "${nodes[@]}"; do
-		wait_synced "$n" "$deadline"
+		wait_synced "$n" "${#nodes[@]}" "$deadline"
 	done
 	sb_say "running: 3 nodes synced (SQL ports $(sql_port 1) $(sql_port 2) $(sql_port 3))"
 }
