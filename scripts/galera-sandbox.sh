@@ -17,7 +17,9 @@
 # ones, which join the running cluster the same way. Then waits (at most
 # PJ_GALERA_WAIT seconds, default 120) until every node reports
 # wsrep_cluster_size=3 and Synced, or fails with the tail of the log of
-# the node that is not. stop: SIGTERM by pid file, node 3 first.
+# the node that is not (the nodes that did start are left running, to
+# look at; stop stops them). stop: SIGTERM by pid file, node 3 first
+# (SIGKILL after 30 s, which a joiner in a state transfer may need).
 #
 # As root, the joiner's rsync daemon runs as nobody: its empty data
 # directory is made writable by nobody before it joins, so the directory
