@@ -627,6 +627,25 @@ h_run(const char *const *argv, const char *const *env)
 	return r;
 }
 
+struct h_result
+h_script(const char *script, const char *const *args, const char *const *env)
+{
+	char path[1024], why[512];
+	const char *argv[16] = { "bash", path };
+	struct h_result r;
+	size_t n = 2;
+
+	snprintf(path, sizeof(path), "%s/scripts/%s", PJ_SOURCE_DIR, script);
+	while (*args != NULL && n < 15)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	if (run_process("bash", argv, env, -1, &r, why, sizeof(why)) != 0) {
+		h_result_free(&r);
+		hfail("running %s: %s", path, why);
+	}
+	return r;
+}
+
 void
 h_result_free(struct h_result *r)
 {

@@ -63,6 +63,10 @@ struct h_result {
  * waits for it and captures its output. */
 struct h_result h_run(const char *const *argv, const char *const *env);
 void h_result_free(struct h_result *r);
+/* Runs "bash PJ_SOURCE_DIR/scripts/<script> args..." (args NULL-ended)
+ * with env additions as h_run does, and captures its output. */
+struct h_result h_script(
+    const char *script, const char *const *args, const char *const *env);
 
 /* A number field of the first pass in a JSON report, -1 if absent. */
 long long h_json_field(const char *json, const char *field);

@@ -9,12 +9,10 @@
 #include <stddef.h>
 
 #include <cmocka.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,26 +64,20 @@ sync_node(int n)
 	h_sql(NULL, "SET SESSION wsrep_sync_wait = 15; SELECT 1;");
 }
 
-/* scripts/galera-sandbox.sh cmd; its exit status. */
-static int
-galera_sandbox(const char *cmd)
+/* scripts/galera-sandbox.sh start: all three nodes up and synced (it
+ * brings back a node that was killed); false, with its output, if not. */
+static bool
+galera_start(void)
 {
-	int status = 0;
-	pid_t pid;
+	const char *const args[] = { "start", NULL };
+	struct h_result r = h_script("galera-sandbox.sh", args, NULL);
+	bool ok = r.exit_code == 0;
 
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		execlp("bash", "bash",
-		    PJ_SOURCE_DIR "/scripts/galera-sandbox.sh", cmd,
-		    (char *)NULL);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+	if (!ok)
+		fprintf(stderr, "galera-sandbox.sh start: exit %d\n%s%s",
+		    r.exit_code, r.out, r.err);
+	h_result_free(&r);
+	return ok;
 }
 
 /* "127.0.0.1:P1, 127.0.0.1:P2, ..." for the nodes listed (0-ended). */
@@ -411,7 +403,7 @@ galera_node_killed_mid_run(void **state)
 	assert_int_equal(h_incomplete_left(DB), 0);
 	free(cfg);
 
-	if (galera_sandbox("start") != 0)
+	if (!galera_start())
 		fail_msg("node 1 did not rejoin");
 	assert_nodes_agree(0);
 	h_proc_free(&w);
@@ -448,7 +440,7 @@ main(void)
 	}
 	/* All three up and synced (brings back a node an earlier run
 	 * killed); fails with the node's log otherwise. */
-	if (galera_sandbox("start") != 0)
+	if (!galera_start())
 		return 1;
 	use(1);
 	h_require_sandbox();
