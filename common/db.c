@@ -8,6 +8,7 @@
 
 #include <errmsg.h>
 #include <mysql.h>
+#include <mysql/plugin_auth.h>
 #include <mysqld_error.h>
 
 #include "common/secret.h"
@@ -152,8 +153,9 @@ db_fail(MYSQL *conn, MYSQL_STMT *stmt, const char *what, struct pj_error *err)
 		    err, PJ_EDB, "%.60s: failed without an error number", what);
 	if (code == PJ_ECONFIG)
 		return pj_error_set_db(err, code, no, state,
-		    "%.60s: tls: %s (check database.tls_mode and tls_ca)", what,
-		    msg);
+		    "%.60s: tls: %s (check database.tls.mode and "
+		    "database.tls.ca)",
+		    what, msg);
 	return pj_error_set_db(err, code, no, state, "%.60s: %s", what, msg);
 }
 
@@ -205,11 +207,60 @@ set_timeouts(MYSQL *conn, const struct pj_db_config *cfg)
 }
 
 /*
- * libmariadb 3.3 TLS, as read in its source: MYSQL_OPT_SSL_ENFORCE asks
- * for TLS but silently stays in plain text when the server offers none;
- * a CA makes OpenSSL verify the chain; VERIFY_SERVER_CERT adds the host
- * name check. So "preferred" is ENFORCE alone, and the modes that demand
- * TLS are checked again after connecting (check_tls).
+ * libmariadb 3.3 authenticates in plain text when the server offers no
+ * TLS, whatever MYSQL_OPT_SSL_ENFORCE says, unless the host name is
+ * verified too: a server (or a man in the middle) that hides TLS would
+ * get the account's authentication reply, and check_tls could only drop
+ * the session afterwards. So the modes that demand TLS name this guard as
+ * the first authentication plugin. The library runs it after reading the
+ * server's greeting and before sending anything: without TLS on offer it
+ * fails the connection there; otherwise it answers empty, which makes the
+ * library start TLS and check the certificate first, and the server then
+ * switches to the account's own plugin, which runs inside TLS.
+ */
+#define TLS_GUARD "pj_tls_guard"
+
+/* mysql/client_plugin.h's authentication plugin, declared here because
+ * that header includes one libmariadb-dev does not ship (ma_compress.h).
+ * The layout is the library's ABI (interface version 1.0). */
+#define AUTH_PLUGIN_TYPE 2
+#define AUTH_PLUGIN_INTERFACE 0x0100
+
+struct auth_plugin {
+	MYSQL_CLIENT_PLUGIN_HEADER
+	int (*authenticate_user)(MYSQL_PLUGIN_VIO *vio, MYSQL *conn);
+};
+
+static int
+tls_guard_auth(MYSQL_PLUGIN_VIO *vio, MYSQL *conn)
+{
+	if ((conn->server_capabilities & CLIENT_SSL) == 0) {
+		conn->net.last_errno = CR_SSL_CONNECTION_ERROR;
+		pj_strlcpy(
+		    conn->net.sqlstate, "HY000", sizeof(conn->net.sqlstate));
+		pj_strlcpy(conn->net.last_error,
+		    "the server offers no TLS (nothing was sent to it)",
+		    sizeof(conn->net.last_error));
+		return CR_ERROR;
+	}
+	if (vio->write_packet(vio, (const unsigned char *)"", 0) != 0)
+		return CR_ERROR;
+	return CR_OK;
+}
+
+/* The library's plugin registry keeps a pointer to it: never changed. */
+static struct auth_plugin tls_guard = { AUTH_PLUGIN_TYPE, AUTH_PLUGIN_INTERFACE,
+	TLS_GUARD, "placement-janitor",
+	"refuses servers without TLS before "
+	"authenticating",
+	{ 1, 0, 0 }, "GPL", NULL, NULL, NULL, NULL, tls_guard_auth };
+
+/*
+ * TLS options, as read in libmariadb 3.3's source: MYSQL_OPT_SSL_ENFORCE
+ * asks for TLS; a CA makes OpenSSL verify the chain; VERIFY_SERVER_CERT
+ * adds the host name check. So "preferred" is ENFORCE alone, and the
+ * modes that demand TLS add the guard above and are checked again after
+ * connecting (check_tls).
  */
 static int
 set_tls(MYSQL *conn, const struct pj_db_config *cfg, struct pj_error *err)
@@ -225,8 +276,8 @@ set_tls(MYSQL *conn, const struct pj_db_config *cfg, struct pj_error *err)
 	if ((mode == PJ_TLS_VERIFY_CA || mode == PJ_TLS_VERIFY_IDENTITY) &&
 	    cfg->tls_ca[0] == '\0')
 		return pj_error_set(err, PJ_ECONFIG,
-		    "tls: database.tls_mode verify_ca and verify_identity "
-		    "need database.tls_ca");
+		    "tls: database.tls.mode verify_ca and verify_identity "
+		    "need database.tls.ca");
 	bad |= mysql_options(conn, MYSQL_OPT_SSL_ENFORCE, &on);
 	if (cfg->tls_cert[0] != '\0')
 		bad |= mysql_options(conn, MYSQL_OPT_SSL_CERT, cfg->tls_cert);
@@ -237,6 +288,17 @@ set_tls(MYSQL *conn, const struct pj_db_config *cfg, struct pj_error *err)
 		bad |= mysql_options(conn, MYSQL_OPT_SSL_CA, cfg->tls_ca);
 	bad |= mysql_options(conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT,
 	    mode == PJ_TLS_VERIFY_IDENTITY ? &on : &off);
+	if (mode != PJ_TLS_PREFERRED) {
+		/* Registered once per process; later calls return it too. A
+		 * failure must stop here: the library would then look for the
+		 * plugin as a file in its plugin directory. */
+		if (mysql_client_register_plugin(conn,
+		        (struct st_mysql_client_plugin *)&tls_guard) == NULL)
+			return pj_error_set(err, PJ_EINTERNAL,
+			    "tls: cannot register the TLS guard: %s",
+			    mysql_error(conn));
+		bad |= mysql_options(conn, MYSQL_DEFAULT_AUTH, TLS_GUARD);
+	}
 	if (bad)
 		return pj_error_set(err, PJ_EINTERNAL, "tls: option refused");
 	return PJ_OK;
@@ -299,7 +361,7 @@ check_tls(MYSQL *conn, const struct pj_db_config *cfg, struct pj_error *err)
 	if (mysql_get_ssl_cipher(conn) != NULL)
 		return PJ_OK;
 	return pj_error_set(err, PJ_ECONFIG,
-	    "tls: database.tls_mode is %s but the server did not start TLS",
+	    "tls: database.tls.mode is %s but the server did not start TLS",
 	    tls_mode_name(cfg->tls_mode));
 }
 
@@ -472,6 +534,15 @@ pj_db_server_version(const struct pj_db *db)
 	if (db->conn == NULL)
 		return "";
 	return mysql_get_server_info(db->conn);
+}
+
+const char *
+pj_db_tls_cipher(const struct pj_db *db)
+{
+	const char *cipher =
+	    db->conn != NULL ? mysql_get_ssl_cipher(db->conn) : NULL;
+
+	return cipher != NULL ? cipher : "";
 }
 
 int

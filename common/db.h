@@ -102,6 +102,8 @@ const char *pj_db_endpoint(const struct pj_db *db);
 void pj_db_close(struct pj_db *db);
 /* "10.11.6-MariaDB-0+deb12u1", valid while db is open. */
 const char *pj_db_server_version(const struct pj_db *db);
+/* The TLS cipher of the session, "" when it is not encrypted. */
+const char *pj_db_tls_cipher(const struct pj_db *db);
 
 int pj_db_begin(struct pj_db *db, struct pj_error *err) PJ_MUSTCHECK;
 /* A deadlock at COMMIT is PJ_ECERT: Galera's certification failed (no

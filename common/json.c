@@ -16,8 +16,8 @@
  * U+FFFD (at least 1). A NUL is never a continuation byte, so this stops
  * at the end of the string.
  */
-static bool
-utf8_seq(const unsigned char *s, size_t *len)
+bool
+pj_utf8_seq(const unsigned char *s, size_t *len)
 {
 	unsigned char lo = 0x80, hi = 0xbf;
 	size_t need, i;
@@ -95,7 +95,7 @@ escape_next(const unsigned char *s, char out[ESCAPE_MAX], size_t *used)
 		out[0] = (char)s[0];
 		return 1;
 	}
-	if (!utf8_seq(s, &n)) {
+	if (!pj_utf8_seq(s, &n)) {
 		*used = n;
 		/* out holds bytes counted by the return value, no string */
 		/* NOLINTNEXTLINE(bugprone-not-null-terminated-result) */

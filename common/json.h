@@ -38,6 +38,13 @@ void pj_json_bool(struct pj_json *j, bool v);
 void pj_json_null(struct pj_json *j);
 
 /*
+ * Is s the start of a well-formed UTF-8 character (RFC 3629)? *len is
+ * its length, or when not, the length of the ill-formed prefix to replace
+ * (at least 1). Stops at a NUL.
+ */
+bool pj_utf8_seq(const unsigned char *s, size_t *len);
+
+/*
  * Escapes src as pj_json_string does, without the quotes, into dst (size
  * bytes, NUL-terminated when size > 0). Never cuts an escape or a UTF-8
  * character in half. Returns true if all of src fit.

@@ -159,17 +159,23 @@ puts_raw(struct line *l, const char *s)
 }
 
 /*
- * Text mode: control characters and DEL become \n, \r, \t or \xNN, and a
- * backslash is doubled, so the text stays one line and reads back exactly.
+ * Text mode: control characters, DEL and bytes that are not well-formed
+ * UTF-8 (a value cut short in the middle of a character, say) become \n,
+ * \r, \t or \xNN, and a backslash is doubled, so the text stays one line
+ * of valid UTF-8 and reads back exactly.
  */
 static void
 puts_text(struct line *l, const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	char esc[8];
+	size_t n;
 
 	for (; *s != '\0' && !l->truncated; s++) {
-		if (*s == '\n')
+		if (*s >= 0x80 && pj_utf8_seq(s, &n)) {
+			put(l, (const char *)s, n);
+			s += n - 1;
+		} else if (*s == '\n')
 			put(l, "\\n", 2);
 		else if (*s == '\r')
 			put(l, "\\r", 2);
@@ -177,7 +183,7 @@ puts_text(struct line *l, const char *str)
 			put(l, "\\t", 2);
 		else if (*s == '\\')
 			put(l, "\\\\", 2);
-		else if (*s < 0x20 || *s == 0x7f)
+		else if (*s < 0x20 || *s >= 0x7f) /* and ill-formed bytes */
 			put(l, esc,
 			    (size_t)snprintf(esc, sizeof(esc), "\\x%02x", *s));
 		else

@@ -93,8 +93,24 @@ static const char SQL_COLUMN[] =
     "SELECT COUNT(*), COALESCE(SUM(COLUMN_NAME = ?), 0)"
     " FROM information_schema.COLUMNS"
     " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?";
+/* The collation of an id column, and the one a key list bound through
+ * PJ_SQL_BATCH_KEYS compares in: comparing two different ones is an error
+ * (1267), or with another charset a full scan. */
+static const char SQL_KEY_COLLATION[] =
+    "SELECT c.COLLATION_NAME, (SELECT COLLATION(j.k) FROM"
+    " JSON_TABLE('[\"\"]', '$[*]' COLUMNS"
+    " (k VARCHAR(255) CHARACTER SET utf8mb3 PATH '$')) j)"
+    " FROM information_schema.COLUMNS c"
+    " WHERE c.TABLE_SCHEMA = DATABASE() AND c.TABLE_NAME = ?"
+    " AND c.COLUMN_NAME = ?";
 static const char SQL_ALEMBIC[] =
     "SELECT version_num FROM alembic_version ORDER BY version_num LIMIT 2";
+
+/* The id columns the passes join to a bound key list. */
+static const struct schema_column key_columns[] = {
+	{ "allocations", "consumer_id" },
+	{ "consumers", "uuid" },
+};
 
 struct problems {
 	size_t n;
@@ -163,6 +179,40 @@ check_columns(struct pj_db *db, struct problems *pr, struct pj_error *err)
 }
 
 static int
+check_key_collations(struct pj_db *db, struct pj_error *err)
+{
+	struct pj_stmt *st = NULL;
+	bool row = false;
+	size_t i;
+	int rc;
+
+	rc = pj_stmt_prepare(db, SQL_KEY_COLLATION, &st, err);
+	for (i = 0;
+	     rc == PJ_OK && i < sizeof(key_columns) / sizeof(key_columns[0]);
+	     i++) {
+		const struct schema_column *c = &key_columns[i];
+		struct pj_param p[] = { PJ_TEXT(c->table), PJ_TEXT(c->column) };
+		char have[64];
+
+		rc = pj_stmt_exec(st, p, 2, err);
+		if (rc == PJ_OK)
+			rc = pj_stmt_fetch(st, &row, err);
+		if (rc || !row)
+			continue;
+		pj_strlcpy(have, pj_stmt_text(st, 0, NULL), sizeof(have));
+		if (strcmp(have, pj_stmt_text(st, 1, NULL)) != 0)
+			rc = pj_error_set(err, PJ_ESCHEMA,
+			    "column %s.%s has collation %s; the worker "
+			    "compares ids in %s, the collation Placement "
+			    "creates it with",
+			    c->table, c->column, have,
+			    pj_stmt_text(st, 1, NULL));
+	}
+	pj_stmt_close(st);
+	return rc;
+}
+
+static int
 read_alembic(struct pj_db *db, char *alembic, size_t size, struct pj_error *err)
 {
 	struct pj_stmt *st = NULL;
@@ -211,6 +261,8 @@ pj_schema_verify(
 	rc = check_columns(db, &pr, err);
 	if (rc == PJ_OK)
 		rc = report(&pr, err);
+	if (rc == PJ_OK)
+		rc = check_key_collations(db, err);
 	if (rc == PJ_OK)
 		rc = read_alembic(db, alembic, size, err);
 	return rc;

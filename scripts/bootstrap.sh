@@ -12,6 +12,8 @@ packages=(
 	clang clang-format cppcheck
 	# Galera provider and state transfer (test_throttle's one-node cluster)
 	galera-4 rsync
+	# throwaway CA and certificates for test_tls
+	openssl
 	# systemd-analyze verify of the units; man and groff lint the man page
 	systemd man-db groff-base
 	# clang-tidy, valgrind memcheck, and the libFuzzer runtime

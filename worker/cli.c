@@ -31,6 +31,8 @@ enum long_only {
 	OPT_FORMAT,
 	OPT_RUN,
 	OPT_OLDER_THAN,
+	OPT_PROVIDER,
+	OPT_CONSUMER,
 };
 
 static const struct option options[] = {
@@ -43,6 +45,8 @@ static const struct option options[] = {
 	{ "format", required_argument, NULL, OPT_FORMAT },
 	{ "run", required_argument, NULL, OPT_RUN },
 	{ "older-than", required_argument, NULL, OPT_OLDER_THAN },
+	{ "provider", required_argument, NULL, OPT_PROVIDER },
+	{ "consumer", required_argument, NULL, OPT_CONSUMER },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -97,6 +101,33 @@ parse_run_id(const char *text, const char **out, struct pj_error *err)
 		    "most 36), got \"%.40s\"",
 		    text);
 	*out = text;
+	return PJ_OK;
+}
+
+/*
+ * A --provider or --consumer uuid: Placement's ids are UUIDs, with or
+ * without dashes, in any case. Only junk is kept out here; the database
+ * compares it (its collation) and says whether it exists.
+ */
+static int
+add_scope(
+    struct pj_cli *cli, bool consumer, const char *text, struct pj_error *err)
+{
+	const char *opt = consumer ? "--consumer" : "--provider";
+	size_t n = strspn(text, "0123456789abcdefABCDEF-");
+
+	if (text[0] == '\0' || text[n] != '\0' || n > PJ_SCOPE_ID_MAX)
+		return pj_error_set(err, PJ_EINVAL,
+		    "%s: expected a uuid (hex digits and dashes, at most %d),"
+		    " got \"%.40s\"",
+		    opt, PJ_SCOPE_ID_MAX, text);
+	if (cli->n_scope == PJ_MAX_SCOPE)
+		return pj_error_set(err, PJ_EINVAL,
+		    "%s: at most %d --provider and --consumer together", opt,
+		    PJ_MAX_SCOPE);
+	cli->scope[cli->n_scope].uuid = text;
+	cli->scope[cli->n_scope].consumer = consumer;
+	cli->n_scope++;
 	return PJ_OK;
 }
 
@@ -159,6 +190,10 @@ parse_option(struct pj_cli *cli, int opt, const char *arg, struct pj_error *err)
 		return parse_run_id(arg, &cli->run_id, err);
 	case OPT_OLDER_THAN:
 		return parse_older_than(arg, &cli->older_than_ms, err);
+	case OPT_PROVIDER:
+		return add_scope(cli, false, arg, err);
+	case OPT_CONSUMER:
+		return add_scope(cli, true, arg, err);
 	case OPT_FORMAT:
 		if (strcmp(arg, "table") == 0)
 			cli->format = PJ_REPORT_TABLE;
@@ -252,6 +287,11 @@ check_combination(const struct pj_cli *c, struct pj_error *err)
 	if (c->n_passes > 0 && (list || purge))
 		return pj_error_set(err, PJ_EINVAL,
 		    "--pass: not with archive list or archive purge");
+	if (c->n_scope > 0 && c->command != PJ_CMD_CHECK &&
+	    c->command != PJ_CMD_REPAIR && c->command != PJ_CMD_RUN)
+		return pj_error_set(err, PJ_EINVAL,
+		    "--%s: only with check, repair or run",
+		    c->scope[0].consumer ? "consumer" : "provider");
 	return PJ_OK;
 }
 
@@ -375,6 +415,9 @@ pj_cli_usage(FILE *out)
 	    "      --run ID          the run to restore or list (its run id)\n"
 	    "      --older-than D    archive purge: rows archived more than D "
 	    "ago\n"
+	    "      --provider UUID   only rows of this resource provider "
+	    "(repeatable)\n"
+	    "      --consumer UUID   only rows of this consumer (repeatable)\n"
 	    "  -v, --verbose         debug logging: every batch, every record "
 	    "found\n"
 	    "  -q, --quiet           warnings and errors only (-qq: errors)\n"
@@ -391,8 +434,9 @@ pj_cli_usage(FILE *out)
 	    "   0  clean, or every damage found was repaired; restore: every\n"
 	    "      row put back; archive: done\n"
 	    "   1  damage remains (check found some, a pass is in report mode,\n"
-	    "      or a limit or signal stopped the run early); restore: some\n"
-	    "      rows could not go back (key taken, or changed since)\n"
+	    "      or a limit or signal stopped the run early), or a --provider\n"
+	    "      or --consumer uuid was not found; restore: some rows could\n"
+	    "      not go back (key taken, or changed since)\n"
 	    "   2  some repairs (restore, purge: batches) failed after retries;"
 	    "\n"
 	    "      the rest was done\n"
@@ -403,6 +447,6 @@ pj_cli_usage(FILE *out)
 	    "retries\n"
 	    "  70  internal error (a bug: please report it)\n"
 	    "  77  access denied, or a needed privilege is missing\n"
-	    "  78  configuration error\n",
+	    "  78  configuration error, or TLS refused\n",
 	    out);
 }

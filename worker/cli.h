@@ -40,6 +40,12 @@ struct pj_cli {
 	int verbosity;         /* +1 per -v, -1 per -q */
 	const char *run_id;    /* --run: restore, archive list */
 	int64_t older_than_ms; /* --older-than: archive purge */
+	/* --provider and --consumer, in the order given (argv strings). */
+	struct {
+		const char *uuid;
+		bool consumer;
+	} scope[PJ_MAX_SCOPE];
+	size_t n_scope;
 };
 
 /*
@@ -48,6 +54,8 @@ struct pj_cli {
  * (exit 64). Pass names are checked against the registry; --run must look
  * like a run id (hex digits and dashes, at most 36); restore needs --run,
  * archive purge --older-than, and neither goes with another command.
+ * --provider and --consumer (hex digits and dashes, at most 36; at most
+ * PJ_MAX_SCOPE together) go with check, repair and run only.
  */
 int pj_cli_parse(int argc, char **argv, struct pj_cli *cli,
     struct pj_error *err) PJ_MUSTCHECK;

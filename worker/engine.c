@@ -12,6 +12,7 @@
 #include "common/time.h"
 #include "worker/archive.h"
 #include "worker/pass.h"
+#include "worker/scope.h"
 #include "worker/throttle.h"
 
 /* Why a pass loop ended early; the report's stopped_by. */
@@ -122,7 +123,11 @@ reconnect(struct engine *e, struct pj_error *err)
 	return rc;
 }
 
-/* After a retryable failure: wait, and reconnect if the link is gone. */
+/*
+ * After a retryable failure: wait, and reconnect if the link is gone. A
+ * reconnect that fails has used up worker.reconnect_deadline: the caller
+ * ends the run rather than wait out a new deadline on every retry.
+ */
 static int
 prepare_retry(
     struct engine *e, int rc, unsigned int attempt, struct pj_error *err)
@@ -204,8 +209,6 @@ find_with_retry(struct engine *e, const struct pj_pass *pass,
 		pr->retries++;
 		pj_log_warn("find_retry", "pass=%s attempt=%u status=%s %s",
 		    pass->name, attempt + 1, pj_status_name(rc), err->msg);
-		/* A reconnect that failed has waited out the deadline
-		 * already: another attempt would wait it out again. */
 		rc = prepare_retry(e, rc, attempt, err);
 		if (rc)
 			return rc;
@@ -249,8 +252,6 @@ repair_with_retry(struct engine *e, const struct pj_pass *pass,
 			pr->certification_failures++;
 		pj_log_info("batch_retry", "pass=%s attempt=%u status=%s %s",
 		    pass->name, attempt + 1, pj_status_name(rc), err->msg);
-		/* A reconnect that failed has waited out the deadline
-		 * already: another attempt would wait it out again. */
 		rc = prepare_retry(e, rc, attempt, err);
 		if (rc)
 			return rc;
@@ -300,8 +301,10 @@ count_rest(struct engine *e, const struct pj_pass *pass, struct pj_key *after,
 	}
 }
 
+/* The pass over the whole database, or over one scope entry (e->ctx.scope),
+ * with its own cursor. */
 static int
-run_pass(struct engine *e, const struct pj_pass *pass,
+run_entry(struct engine *e, const struct pj_pass *pass,
     struct pj_pass_report *pr, struct pj_error *err)
 {
 	/* A report-only pass has no repair_batch: it never repairs. */
@@ -375,6 +378,34 @@ run_pass(struct engine *e, const struct pj_pass *pass,
 	return rc;
 }
 
+/*
+ * Unscoped: one run over the database. Scoped: one run per entry the pass
+ * applies to (found, not a duplicate), counts summed. A limit reached in
+ * one entry makes the later ones count what remains, as run_entry does.
+ */
+static int
+run_pass(struct engine *e, const struct pj_pass *pass,
+    const struct pj_run_report *report, struct pj_pass_report *pr,
+    struct pj_error *err)
+{
+	size_t i;
+	int rc = PJ_OK;
+
+	if (report->n_scope == 0)
+		return run_entry(e, pass, pr, err);
+	for (i = 0; rc == PJ_OK && i < report->n_scope; i++) {
+		const struct pj_scope_entry *s = &report->scope[i];
+
+		e->ctx.scope = pj_scope_of(s);
+		if (!s->found || s->duplicate ||
+		    !(pass->scopes & PJ_SCOPES(e->ctx.scope.kind)))
+			continue;
+		rc = run_entry(e, pass, pr, err);
+	}
+	memset(&e->ctx.scope, 0, sizeof(e->ctx.scope));
+	return rc;
+}
+
 int
 pj_engine_run(struct pj_db *db, const struct pj_config *cfg,
     const struct pj_run_opts *opts, struct pj_run_report *report,
@@ -410,6 +441,7 @@ pj_engine_run(struct pj_db *db, const struct pj_config *cfg,
 	}
 	report->dry_run = opts->dry_run;
 	report->command = opts->command;
+	rc = pj_scope_resolve(db, report, err);
 	for (pp = pj_passes; *pp != NULL; pp++) {
 		if (!selected(opts, *pp) ||
 		    pj_cfg_pass_mode(cfg, (*pp)->name) == PJ_MODE_OFF)
@@ -422,8 +454,12 @@ pj_engine_run(struct pj_db *db, const struct pj_config *cfg,
 		memset(pr, 0, sizeof(*pr));
 		pr->name = (*pp)->name;
 		pr->mode = pj_cfg_pass_mode(cfg, (*pp)->name);
+		pr->scope = pj_scope_pass_name(report, *pp);
 		if (rc || e.stop != RUN_ON)
 			continue; /* listed as not run */
+		if (pr->scope != NULL &&
+		    strcmp(pr->scope, "not_applicable") == 0)
+			continue; /* n/a in the report */
 		/* Nothing may be deleted unless it can be archived first. */
 		if ((*pp)->destructive && pr->mode == PJ_MODE_REPAIR &&
 		    !opts->dry_run && e.ctx.archive && !archive_checked) {
@@ -439,7 +475,7 @@ pj_engine_run(struct pj_db *db, const struct pj_config *cfg,
 		    opts->dry_run ? "true" : "false");
 		if (opts->progress != NULL)
 			pj_progress_start(opts->progress, pr->name, -1);
-		rc = run_pass(&e, *pp, pr, err);
+		rc = run_pass(&e, *pp, report, pr, err);
 		if (opts->progress != NULL)
 			pj_progress_end(opts->progress);
 		pr->seconds = (double)(pj_time_mono_us() - t0) / 1e6;

@@ -30,7 +30,9 @@ pj_exit_for_status(int status)
 int
 pj_exit_for_run(int status, const struct pj_run_report *r)
 {
-	bool failed = false, remains = r->stopped_by != NULL;
+	/* A scope uuid not found: what was asked for was not checked. */
+	bool failed = false,
+	     remains = r->stopped_by != NULL || pj_report_scope_missing(r) > 0;
 	size_t i;
 
 	if (status != PJ_OK)

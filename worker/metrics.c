@@ -106,7 +106,7 @@ format_passes(const struct pj_run_report *r, FILE *out)
 	}
 	put_head(out, "placement_janitor_pass_ran",
 	    "1 if the pass ran in the last run, 0 if an earlier stop kept it "
-	    "from running.");
+	    "from running or --provider/--consumer do not apply to it.");
 	for (i = 0; i < r->n_passes; i++) {
 		put_pass_sample(
 		    out, "placement_janitor_pass_ran", &r->passes[i]);

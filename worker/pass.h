@@ -34,6 +34,24 @@ struct pj_batch {
 	size_t n, cap; /* keys found; at most worker.batch_size */
 };
 
+/* What --provider and --consumer limit a run to (README: Scope). */
+enum pj_scope_kind {
+	PJ_SCOPE_NONE,     /* the whole database */
+	PJ_SCOPE_PROVIDER, /* rows of one resource provider */
+	PJ_SCOPE_CONSUMER, /* rows of one consumer */
+};
+
+/* The kinds a pass can be limited to (pj_pass.scopes): bit 1 << kind. */
+#define PJ_SCOPES(kind) (1u << (kind))
+
+struct pj_scope {
+	enum pj_scope_kind kind;
+	int64_t provider_id; /* PJ_SCOPE_PROVIDER: resource_providers.id */
+	/* PJ_SCOPE_CONSUMER: the consumer's id, one spelling of it as the
+	 * database holds it; compared by the database, never in C. */
+	const char *consumer_uuid;
+};
+
 struct pj_ctx { /* what a pass may use; owned by the engine */
 	struct pj_db *db;
 	const struct pj_config *cfg;
@@ -41,6 +59,10 @@ struct pj_ctx { /* what a pass may use; owned by the engine */
 	/* Archive what repair_batch deletes or changes (worker/archive.h).
 	 * false only when the operator set archive.enabled: false. */
 	bool archive;
+	/* The scope entry the pass runs for now: find_batch finds, and
+	 * repair_batch locks, re-checks and repairs, only rows inside it.
+	 * The engine sets only kinds the pass lists in its scopes. */
+	struct pj_scope scope;
 };
 
 /* Write privileges a pass needs in repair mode, beyond SELECT on the
@@ -57,6 +79,9 @@ struct pj_pass {
 	const char *description; /* one line for --help and the report */
 	/* Deletes or changes existing rows: needs the archive in repair. */
 	bool destructive;
+	/* PJ_SCOPES() bits of the scope kinds it can be limited to; under a
+	 * scope of any other kind it does not run (not_applicable). */
+	unsigned int scopes;
 	/*
 	 * Up to b->cap candidates after *after (after is NULL for the first
 	 * batch), in key order, without locks. Sets b->n.
@@ -88,6 +113,21 @@ struct pj_key_columns {
 int pj_batch_read(struct pj_stmt *st, const struct pj_param *p, size_t n,
     const struct pj_key_columns *cols, struct pj_batch *b,
     struct pj_error *err) PJ_MUSTCHECK;
+
+/*
+ * The keys of b as one JSON array of objects {id, id2, text, generation}
+ * (caller frees *json), to bind as the parameter of PJ_SQL_BATCH_KEYS
+ * (common/schema.h), which turns it back into rows.
+ */
+int pj_batch_json(
+    const struct pj_batch *b, char **json, struct pj_error *err) PJ_MUSTCHECK;
+
+/*
+ * For find_batch and repair_batch: stores the scope entry's value as the
+ * first parameter of a scoped statement (the provider's id, or the
+ * consumer's id as text) and returns 1; 0 for PJ_SCOPE_NONE.
+ */
+size_t pj_scope_param(const struct pj_scope *scope, struct pj_param *p);
 
 extern const struct pj_pass pj_pass_incomplete_consumers;
 extern const struct pj_pass pj_pass_orphaned_allocations;

@@ -28,6 +28,23 @@
 #define FIND_TAIL " ORDER BY c.id LIMIT ?"
 static const char SQL_FIND_FIRST[] = FIND_HEAD FIND_TAIL;
 static const char SQL_FIND_NEXT[] = FIND_HEAD " AND c.id > ?" FIND_TAIL;
+/* --provider: consumers with allocations on it, reached from its
+ * allocations (allocations_resource_provider_class_used_idx), each once. */
+#define PROVIDER_FIND_HEAD \
+	"SELECT DISTINCT c.id, c.uuid, c.project_id, c.user_id," \
+	" p.id IS NULL, u.id IS NULL FROM allocations a" \
+	" JOIN consumers c ON c.uuid = a.consumer_id" \
+	" LEFT JOIN projects p ON p.id = c.project_id" \
+	" LEFT JOIN users u ON u.id = c.user_id" \
+	" WHERE a.resource_provider_id = ? AND" DAMAGE
+static const char SQL_PROVIDER_FIRST[] = PROVIDER_FIND_HEAD FIND_TAIL;
+static const char SQL_PROVIDER_NEXT[] =
+    PROVIDER_FIND_HEAD " AND c.id > ?" FIND_TAIL;
+/* --consumer: its row, by uniq_consumers0uuid. */
+#define OF_CONSUMER " AND c.uuid = ?"
+static const char SQL_CONSUMER_FIRST[] = FIND_HEAD OF_CONSUMER FIND_TAIL;
+static const char SQL_CONSUMER_NEXT[] =
+    FIND_HEAD OF_CONSUMER " AND c.id > ?" FIND_TAIL;
 
 /*
  * Locks one consumer and re-checks it. The joins' probes of the projects
@@ -77,26 +94,47 @@ note(struct pj_key *key, const char *uuid, int64_t project_id, int64_t user_id,
 }
 
 static int
+prepare_find(const struct pj_ctx *ctx, bool first, struct pj_stmt **st,
+    struct pj_error *err)
+{
+	switch (ctx->scope.kind) {
+	case PJ_SCOPE_PROVIDER:
+		if (first)
+			return pj_stmt_prepare(
+			    ctx->db, SQL_PROVIDER_FIRST, st, err);
+		return pj_stmt_prepare(ctx->db, SQL_PROVIDER_NEXT, st, err);
+	case PJ_SCOPE_CONSUMER:
+		if (first)
+			return pj_stmt_prepare(
+			    ctx->db, SQL_CONSUMER_FIRST, st, err);
+		return pj_stmt_prepare(ctx->db, SQL_CONSUMER_NEXT, st, err);
+	default:
+		if (first)
+			return pj_stmt_prepare(
+			    ctx->db, SQL_FIND_FIRST, st, err);
+		return pj_stmt_prepare(ctx->db, SQL_FIND_NEXT, st, err);
+	}
+}
+
+/* Each candidate is repaired by its own id, re-checked under lock: a
+ * scoped batch's repair touches only the consumers it found. */
+static int
 find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
     struct pj_error *err)
 {
-	struct pj_param p[2];
+	struct pj_param p[3];
 	struct pj_stmt *st = NULL;
-	size_t n = 0;
+	size_t n = 0, np = pj_scope_param(&ctx->scope, p);
 	bool row;
 	int rc;
 
-	if (after == NULL) {
-		p[0] = PJ_INT((int64_t)b->cap);
-		rc = pj_stmt_prepare(ctx->db, SQL_FIND_FIRST, &st, err);
-	} else {
-		p[0] = PJ_INT(after->id);
-		p[1] = PJ_INT((int64_t)b->cap);
-		rc = pj_stmt_prepare(ctx->db, SQL_FIND_NEXT, &st, err);
-	}
+	if (after != NULL)
+		p[np++] = PJ_INT(after->id);
+	p[np++] = PJ_INT((int64_t)b->cap);
+	rc = prepare_find(ctx, after == NULL, &st, err);
 	if (rc)
 		goto out;
-	rc = pj_stmt_exec(st, p, after == NULL ? 1 : 2, err);
+	rc = pj_stmt_exec(st, p, np, err);
 	while (rc == PJ_OK && n < b->cap) {
 		rc = pj_stmt_fetch(st, &row, err);
 		if (rc || !row)
@@ -212,6 +250,7 @@ const struct pj_pass pj_pass_dangling_consumer_refs = {
 	.name = "dangling_consumer_refs",
 	.description = "consumers whose project or user row is missing",
 	.destructive = true,
+	.scopes = PJ_SCOPES(PJ_SCOPE_PROVIDER) | PJ_SCOPES(PJ_SCOPE_CONSUMER),
 	.find_batch = find_batch,
 	.repair_batch = repair_batch,
 	.grants = grants,

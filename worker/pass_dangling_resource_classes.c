@@ -39,20 +39,48 @@ static const char SQL_INV_FIND_FIRST[] = INV_FIND_HEAD INV_FIND_TAIL;
 static const char SQL_INV_FIND_NEXT[] =
     INV_FIND_HEAD " AND i.id > ?" INV_FIND_TAIL;
 
+/* --provider: its allocations and inventories (parameter: its id);
+ * --consumer: its allocations only, inventories belong to no consumer. */
+#define ALLOC_ON_PROVIDER " AND a.resource_provider_id = ?"
+static const char SQL_ALLOC_PROVIDER_FIRST[] =
+    ALLOC_FIND_HEAD ALLOC_ON_PROVIDER ALLOC_FIND_TAIL;
+static const char SQL_ALLOC_PROVIDER_NEXT[] =
+    ALLOC_FIND_HEAD ALLOC_ON_PROVIDER " AND a.id > ?" ALLOC_FIND_TAIL;
+#define ALLOC_OF_CONSUMER " AND a.consumer_id = ?"
+static const char SQL_ALLOC_CONSUMER_FIRST[] =
+    ALLOC_FIND_HEAD ALLOC_OF_CONSUMER ALLOC_FIND_TAIL;
+static const char SQL_ALLOC_CONSUMER_NEXT[] =
+    ALLOC_FIND_HEAD ALLOC_OF_CONSUMER " AND a.id > ?" ALLOC_FIND_TAIL;
+#define INV_ON_PROVIDER " AND i.resource_provider_id = ?"
+static const char SQL_INV_PROVIDER_FIRST[] =
+    INV_FIND_HEAD INV_ON_PROVIDER INV_FIND_TAIL;
+static const char SQL_INV_PROVIDER_NEXT[] =
+    INV_FIND_HEAD INV_ON_PROVIDER " AND i.id > ?" INV_FIND_TAIL;
+
 /*
  * Each missing class with the number of rows holding it, for one summary
  * line per class at the start of the pass. Both scans read only the
  * resource_class_id indexes.
  */
+#define SUMMARY_HEAD \
+	"SELECT m.resource_class_id, SUM(m.part = 0), SUM(m.part = 1) FROM ("
+#define SUMMARY_ALLOC \
+	"SELECT a.resource_class_id, 0 AS part FROM allocations a" \
+	" LEFT JOIN resource_classes rc ON rc.id = a.resource_class_id" \
+	" WHERE rc.id IS NULL"
+#define SUMMARY_INV \
+	" UNION ALL SELECT i.resource_class_id, 1 FROM inventories i" \
+	" LEFT JOIN resource_classes rc ON rc.id = i.resource_class_id" \
+	" WHERE rc.id IS NULL"
+#define SUMMARY_TAIL \
+	") m GROUP BY m.resource_class_id ORDER BY m.resource_class_id"
 static const char SQL_SUMMARY[] =
-    "SELECT m.resource_class_id, SUM(m.part = 0), SUM(m.part = 1) FROM ("
-    "SELECT a.resource_class_id, 0 AS part FROM allocations a"
-    " LEFT JOIN resource_classes rc ON rc.id = a.resource_class_id"
-    " WHERE rc.id IS NULL"
-    " UNION ALL SELECT i.resource_class_id, 1 FROM inventories i"
-    " LEFT JOIN resource_classes rc ON rc.id = i.resource_class_id"
-    " WHERE rc.id IS NULL) m"
-    " GROUP BY m.resource_class_id ORDER BY m.resource_class_id";
+    SUMMARY_HEAD SUMMARY_ALLOC SUMMARY_INV SUMMARY_TAIL;
+/* The same for the scope: the provider's id twice, or the consumer's. */
+static const char SQL_SUMMARY_PROVIDER[] = SUMMARY_HEAD SUMMARY_ALLOC
+    ALLOC_ON_PROVIDER SUMMARY_INV INV_ON_PROVIDER SUMMARY_TAIL;
+static const char SQL_SUMMARY_CONSUMER[] =
+    SUMMARY_HEAD SUMMARY_ALLOC ALLOC_OF_CONSUMER SUMMARY_TAIL;
 
 static const char *const part_tables[PART_COUNT] = {
 	[PART_ALLOCATIONS] = "allocations",
@@ -81,12 +109,21 @@ static int
 log_summary(struct pj_ctx *ctx, struct pj_error *err)
 {
 	struct pj_stmt *st = NULL;
+	struct pj_param p[2];
+	size_t np = pj_scope_param(&ctx->scope, p);
 	bool row;
 	int rc;
 
-	rc = pj_stmt_prepare(ctx->db, SQL_SUMMARY, &st, err);
+	if (ctx->scope.kind == PJ_SCOPE_PROVIDER) {
+		p[np++] = p[0];
+		rc = pj_stmt_prepare(ctx->db, SQL_SUMMARY_PROVIDER, &st, err);
+	} else if (ctx->scope.kind == PJ_SCOPE_CONSUMER) {
+		rc = pj_stmt_prepare(ctx->db, SQL_SUMMARY_CONSUMER, &st, err);
+	} else {
+		rc = pj_stmt_prepare(ctx->db, SQL_SUMMARY, &st, err);
+	}
 	if (rc == PJ_OK)
-		rc = pj_stmt_exec(st, NULL, 0, err);
+		rc = pj_stmt_exec(st, p, np, err);
 	while (rc == PJ_OK) {
 		int64_t id;
 
@@ -105,9 +142,27 @@ log_summary(struct pj_ctx *ctx, struct pj_error *err)
 }
 
 static int
-prepare_find(struct pj_db *db, unsigned int part, bool first,
-    struct pj_stmt **st, struct pj_error *err)
+prepare_scoped(struct pj_db *db, enum pj_scope_kind kind, unsigned int part,
+    bool first, struct pj_stmt **st, struct pj_error *err)
 {
+	if (kind == PJ_SCOPE_CONSUMER)
+		return first
+		    ? pj_stmt_prepare(db, SQL_ALLOC_CONSUMER_FIRST, st, err)
+		    : pj_stmt_prepare(db, SQL_ALLOC_CONSUMER_NEXT, st, err);
+	if (part == PART_ALLOCATIONS)
+		return first
+		    ? pj_stmt_prepare(db, SQL_ALLOC_PROVIDER_FIRST, st, err)
+		    : pj_stmt_prepare(db, SQL_ALLOC_PROVIDER_NEXT, st, err);
+	return first ? pj_stmt_prepare(db, SQL_INV_PROVIDER_FIRST, st, err)
+	             : pj_stmt_prepare(db, SQL_INV_PROVIDER_NEXT, st, err);
+}
+
+static int
+prepare_find(struct pj_db *db, enum pj_scope_kind kind, unsigned int part,
+    bool first, struct pj_stmt **st, struct pj_error *err)
+{
+	if (kind != PJ_SCOPE_NONE)
+		return prepare_scoped(db, kind, part, first, st, err);
 	if (part == PART_ALLOCATIONS)
 		return first
 		    ? pj_stmt_prepare(db, SQL_ALLOC_FIND_FIRST, st, err)
@@ -120,13 +175,14 @@ static int
 find_part(struct pj_ctx *ctx, unsigned int part, const struct pj_key *after,
     struct pj_batch *b, struct pj_error *err)
 {
-	struct pj_param p[2];
+	struct pj_param p[3];
 	struct pj_stmt *st = NULL;
-	size_t n = 0, np = 0;
+	size_t n = 0, np = pj_scope_param(&ctx->scope, p);
 	bool row;
 	int rc;
 
-	rc = prepare_find(ctx->db, part, after == NULL, &st, err);
+	rc = prepare_find(
+	    ctx->db, ctx->scope.kind, part, after == NULL, &st, err);
 	if (rc)
 		goto out;
 	if (after != NULL)
@@ -157,13 +213,17 @@ find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
     struct pj_error *err)
 {
 	unsigned int part = after == NULL ? 0 : after->part;
+	/* A consumer holds allocations, never inventories. */
+	unsigned int parts = ctx->scope.kind == PJ_SCOPE_CONSUMER
+	    ? PART_INVENTORIES
+	    : PART_COUNT;
 	int rc = PJ_OK;
 
 	if (after == NULL)
 		rc = log_summary(ctx, err);
 	while (rc == PJ_OK) {
 		rc = find_part(ctx, part, after, b, err);
-		if (rc || b->n > 0 || part + 1 >= PART_COUNT)
+		if (rc || b->n > 0 || part + 1 >= parts)
 			break;
 		part++;
 		after = NULL;
@@ -188,6 +248,7 @@ const struct pj_pass pj_pass_dangling_resource_classes = {
 	.name = "dangling_resource_classes",
 	.description =
 	    "allocations and inventories of a missing resource class",
+	.scopes = PJ_SCOPES(PJ_SCOPE_PROVIDER) | PJ_SCOPES(PJ_SCOPE_CONSUMER),
 	.find_batch = find_batch,
 	.describe = describe,
 };

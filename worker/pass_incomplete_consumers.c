@@ -6,9 +6,11 @@
 #include "worker/pass.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
+#include "common/schema.h"
 #include "common/strings.h"
 #include "worker/sentinels.h"
 
@@ -25,49 +27,83 @@
 static const char SQL_FIND_FIRST[] = FIND_HEAD FIND_TAIL;
 static const char SQL_FIND_NEXT[] =
     FIND_HEAD " AND a.consumer_id > ?" FIND_TAIL;
+/* --provider: the provider's allocations, read through
+ * allocations_resource_provider_class_used_idx (a compute node's few). */
+#define ON_PROVIDER " AND a.resource_provider_id = ?"
+static const char SQL_PROVIDER_FIRST[] = FIND_HEAD ON_PROVIDER FIND_TAIL;
+static const char SQL_PROVIDER_NEXT[] =
+    FIND_HEAD ON_PROVIDER " AND a.consumer_id > ?" FIND_TAIL;
+/* --consumer: its allocations, at most one key. */
+#define OF_CONSUMER " AND a.consumer_id = ?"
+static const char SQL_CONSUMER_FIRST[] = FIND_HEAD OF_CONSUMER FIND_TAIL;
+static const char SQL_CONSUMER_NEXT[] =
+    FIND_HEAD OF_CONSUMER " AND a.consumer_id > ?" FIND_TAIL;
 
 /*
- * Locks the batch's allocations and, through the join's probe of the
- * unique index, the gap where each missing consumer row would go, so no
- * one can create or delete them until COMMIT. Same order as Placement:
- * allocations, then consumers. COUNT(c.id), not COUNT(*): with no column
- * of c used, MariaDB's table elimination drops the join and its locks.
+ * Locks the gap where each candidate's consumers row would go (a unique
+ * index probe that finds nothing takes a gap lock under REPEATABLE READ,
+ * which common/db.c sets), so no one can create it until COMMIT. Only gap
+ * locks on rows that do not exist: they block nothing but inserts of these
+ * very consumers, so they cannot close a lock-order cycle with Placement's
+ * writers, and healthy consumers stay free for the API. COUNT(c.id), not
+ * COUNT(*): with no column of c used, table elimination drops the join.
  */
 static const char SQL_LOCK[] =
-    "SELECT COUNT(c.id) FROM allocations a"
-    " LEFT JOIN consumers c ON c.uuid = a.consumer_id"
-    " WHERE a.consumer_id BETWEEN ? AND ? FOR UPDATE";
+    "SELECT COUNT(c.id) FROM" PJ_SQL_BATCH_KEYS
+    " LEFT JOIN consumers c ON c.uuid = j.k FOR UPDATE";
 
-/* Re-checks the damage under the lock and repairs what is left of it. */
+/*
+ * Re-checks the damage under the lock and repairs what is left of it. An
+ * INSERT ... SELECT reads its source rows with shared locks (REPEATABLE
+ * READ), so the allocations that make a consumer incomplete cannot be
+ * deleted between this re-check and COMMIT.
+ */
 static const char SQL_REPAIR[] =
     "INSERT INTO consumers"
     " (uuid, project_id, user_id, generation, consumer_type_id, created_at)"
-    " SELECT a.consumer_id, ?, ?, 0, NULL, UTC_TIMESTAMP()"
-    " FROM allocations a LEFT JOIN consumers c ON c.uuid = a.consumer_id"
-    " WHERE a.consumer_id BETWEEN ? AND ? AND c.id IS NULL"
-    " GROUP BY a.consumer_id";
+    " SELECT j.k, ?, ?, 0, NULL, UTC_TIMESTAMP() FROM" PJ_SQL_BATCH_KEYS
+    " WHERE EXISTS (SELECT 1 FROM allocations a WHERE a.consumer_id = j.k)"
+    " AND NOT EXISTS (SELECT 1 FROM consumers c WHERE c.uuid = j.k)";
+
+static int
+prepare_find(const struct pj_ctx *ctx, bool first, struct pj_stmt **st,
+    struct pj_error *err)
+{
+	switch (ctx->scope.kind) {
+	case PJ_SCOPE_PROVIDER:
+		if (first)
+			return pj_stmt_prepare(
+			    ctx->db, SQL_PROVIDER_FIRST, st, err);
+		return pj_stmt_prepare(ctx->db, SQL_PROVIDER_NEXT, st, err);
+	case PJ_SCOPE_CONSUMER:
+		if (first)
+			return pj_stmt_prepare(
+			    ctx->db, SQL_CONSUMER_FIRST, st, err);
+		return pj_stmt_prepare(ctx->db, SQL_CONSUMER_NEXT, st, err);
+	default:
+		if (first)
+			return pj_stmt_prepare(
+			    ctx->db, SQL_FIND_FIRST, st, err);
+		return pj_stmt_prepare(ctx->db, SQL_FIND_NEXT, st, err);
+	}
+}
 
 static int
 find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
     struct pj_error *err)
 {
 	static const struct pj_key_columns columns = { -1, -1, 0, -1 };
-	struct pj_param p[2];
+	struct pj_param p[3];
 	struct pj_stmt *st = NULL;
+	size_t np = pj_scope_param(&ctx->scope, p);
 	int rc;
 
-	if (after == NULL) {
-		p[0] = PJ_INT((int64_t)b->cap);
-		rc = pj_stmt_prepare(ctx->db, SQL_FIND_FIRST, &st, err);
-	} else {
-		p[0] = PJ_TEXT(after->text);
-		p[1] = PJ_INT((int64_t)b->cap);
-		rc = pj_stmt_prepare(ctx->db, SQL_FIND_NEXT, &st, err);
-	}
-	if (rc)
-		goto out;
-	rc = pj_batch_read(st, p, after == NULL ? 1 : 2, &columns, b, err);
-out:
+	if (after != NULL)
+		p[np++] = PJ_TEXT(after->text);
+	p[np++] = PJ_INT((int64_t)b->cap);
+	rc = prepare_find(ctx, after == NULL, &st, err);
+	if (rc == PJ_OK)
+		rc = pj_batch_read(st, p, np, &columns, b, err);
 	pj_stmt_close(st);
 	return rc;
 }
@@ -76,14 +112,17 @@ static int
 repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
     struct pj_error *err)
 {
-	struct pj_param range[2] = { PJ_TEXT(b->keys[0].text),
-		PJ_TEXT(b->keys[b->n - 1].text) };
-	struct pj_param fix[4];
+	struct pj_param fix[3];
 	int64_t project_id = 0, user_id = 0;
 	uint64_t inserted = 0;
+	char *keys = NULL;
 	int rc;
 
-	rc = pj_db_exec(ctx->db, SQL_LOCK, range, 2, NULL, err);
+	rc = pj_batch_json(b, &keys, err);
+	if (rc)
+		goto out;
+	fix[2] = PJ_TEXT(keys);
+	rc = pj_db_exec(ctx->db, SQL_LOCK, &fix[2], 1, NULL, err);
 	if (rc)
 		goto out;
 	rc = pj_sentinels_ensure(ctx, &project_id, &user_id, err);
@@ -91,12 +130,11 @@ repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
 		goto out;
 	fix[0] = PJ_INT(project_id);
 	fix[1] = PJ_INT(user_id);
-	fix[2] = range[0];
-	fix[3] = range[1];
-	rc = pj_db_exec(ctx->db, SQL_REPAIR, fix, 4, &inserted, err);
+	rc = pj_db_exec(ctx->db, SQL_REPAIR, fix, 3, &inserted, err);
 	if (rc == PJ_OK)
 		*repaired += (size_t)inserted;
 out:
+	free(keys);
 	return rc;
 }
 
@@ -119,6 +157,7 @@ static const struct pj_grant grants[] = {
 const struct pj_pass pj_pass_incomplete_consumers = {
 	.name = "incomplete_consumers",
 	.description = "allocations whose consumer has no consumers row",
+	.scopes = PJ_SCOPES(PJ_SCOPE_PROVIDER) | PJ_SCOPES(PJ_SCOPE_CONSUMER),
 	.find_batch = find_batch,
 	.repair_batch = repair_batch,
 	.grants = grants,

@@ -27,9 +27,21 @@
 #define FIND_TAIL " ORDER BY a.id LIMIT ?"
 static const char SQL_FIND_FIRST[] = FIND_HEAD FIND_TAIL;
 static const char SQL_FIND_NEXT[] = FIND_HEAD " AND a.id > ?" FIND_TAIL;
+/* --consumer: its allocations, through allocations_consumer_id_idx (which
+ * holds the primary key, so they come in id order). */
+#define OF_CONSUMER " AND a.consumer_id = ?"
+static const char SQL_CONSUMER_FIRST[] = FIND_HEAD OF_CONSUMER FIND_TAIL;
+static const char SQL_CONSUMER_NEXT[] =
+    FIND_HEAD OF_CONSUMER " AND a.id > ?" FIND_TAIL;
 
 /* The batch's damage, re-checked under the lock: parameters lo, hi. */
 #define IN_RANGE " WHERE a.id BETWEEN ? AND ? AND rp.id IS NULL"
+/*
+ * The same under --consumer (lo, hi, consumer): every statement below has
+ * a _C twin that locks, re-checks and deletes only the consumer's rows, so
+ * a scoped run never touches another consumer's orphan inside the range.
+ */
+#define IN_RANGE_C IN_RANGE OF_CONSUMER
 
 /*
  * The consumers that lose allocations, one spelling per consumer (the
@@ -48,6 +60,13 @@ static const char SQL_FIND_NEXT[] = FIND_HEAD " AND a.id > ?" FIND_TAIL;
 static const char SQL_CONSUMER_IDS_READ[] = CONSUMER_IDS;
 static const char SQL_CONSUMER_IDS_LOCKED[] =
     CONSUMER_IDS " LOCK IN SHARE MODE";
+/* One consumer: its index range, not the whole id range. */
+#define CONSUMER_IDS_C \
+	"SELECT a.consumer_id" ORPHANS IN_RANGE_C \
+	" GROUP BY a.consumer_id ORDER BY a.consumer_id"
+static const char SQL_CONSUMER_IDS_READ_C[] = CONSUMER_IDS_C;
+static const char SQL_CONSUMER_IDS_LOCKED_C[] =
+    CONSUMER_IDS_C " LOCK IN SHARE MODE";
 /* All of one consumer's allocations (any spelling), or the gap where they
  * would go: to lock them, and after the delete to count what is left. */
 static const char SQL_CONSUMER_ALLOCATIONS[] =
@@ -63,6 +82,8 @@ static const char SQL_CONSUMER_ALLOCATIONS[] =
  */
 static const char SQL_LOCK_RANGE[] =
     "SELECT COUNT(*)" ORPHANS IN_RANGE " FOR UPDATE";
+static const char SQL_LOCK_RANGE_C[] =
+    "SELECT COUNT(*)" ORPHANS IN_RANGE_C " FOR UPDATE";
 /* A consumer's row, and the generation to compare-and-swap; no row:
  * nothing to settle (an incomplete consumer). */
 static const char SQL_CONSUMER_LOCK[] =
@@ -73,6 +94,11 @@ static const char SQL_ARCHIVE_ALLOCATIONS[] =
     " SELECT ?, 'orphaned_allocations', 'allocations', CAST(a.id AS CHAR),"
     " 'delete', " PJ_ARCHIVE_ALLOCATION ", UTC_TIMESTAMP(6)" ORPHANS IN_RANGE;
 static const char SQL_DELETE_ALLOCATIONS[] = "DELETE a" ORPHANS IN_RANGE;
+static const char SQL_ARCHIVE_ALLOCATIONS_C[] =
+    "INSERT INTO placement_janitor_archive" PJ_ARCHIVE_COLUMNS
+    " SELECT ?, 'orphaned_allocations', 'allocations', CAST(a.id AS CHAR),"
+    " 'delete', " PJ_ARCHIVE_ALLOCATION ", UTC_TIMESTAMP(6)" ORPHANS IN_RANGE_C;
+static const char SQL_DELETE_ALLOCATIONS_C[] = "DELETE a" ORPHANS IN_RANGE_C;
 
 /* Placement's consumer bump; its Core UPDATE also sets updated_at. */
 static const char SQL_BUMP[] =
@@ -99,6 +125,13 @@ struct consumer {
 	int64_t id, generation;     /* of that row, read under lock */
 };
 
+/* The batch's key range, and the consumer when the run is scoped to one:
+ * p[0..n-1] are the parameters of IN_RANGE (n 2) or IN_RANGE_C (n 3). */
+struct range {
+	struct pj_param p[3];
+	size_t n;
+};
+
 /* The statements that settle consumers, prepared once per batch. */
 struct settle {
 	struct pj_stmt *count, *bump, *archive, *del;
@@ -110,22 +143,25 @@ find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
     struct pj_error *err)
 {
 	static const struct pj_key_columns columns = { 0, 1, 2, -1 };
-	struct pj_param p[2];
+	struct pj_param p[3];
 	struct pj_stmt *st = NULL;
-	size_t np = 0;
+	size_t np = pj_scope_param(&ctx->scope, p);
+	bool consumer = ctx->scope.kind == PJ_SCOPE_CONSUMER;
 	int rc;
 
 	if (after != NULL)
 		p[np++] = PJ_INT(after->id);
 	p[np++] = PJ_INT((int64_t)b->cap);
-	if (after == NULL)
+	if (consumer && after == NULL)
+		rc = pj_stmt_prepare(ctx->db, SQL_CONSUMER_FIRST, &st, err);
+	else if (consumer)
+		rc = pj_stmt_prepare(ctx->db, SQL_CONSUMER_NEXT, &st, err);
+	else if (after == NULL)
 		rc = pj_stmt_prepare(ctx->db, SQL_FIND_FIRST, &st, err);
 	else
 		rc = pj_stmt_prepare(ctx->db, SQL_FIND_NEXT, &st, err);
-	if (rc)
-		goto out;
-	rc = pj_batch_read(st, p, np, &columns, b, err);
-out:
+	if (rc == PJ_OK)
+		rc = pj_batch_read(st, p, np, &columns, b, err);
 	pj_stmt_close(st);
 	return rc;
 }
@@ -133,22 +169,29 @@ out:
 /* The consumers of the range's orphans, read under lock or not; *list is
  * the caller's to free. */
 static int
-list_consumers(struct pj_ctx *ctx, const struct pj_param *range, bool locked,
+list_consumers(struct pj_ctx *ctx, const struct range *range, bool locked,
     struct consumer **list, size_t *n, struct pj_error *err)
 {
+	bool scoped = range->n == 3;
 	struct pj_stmt *st = NULL;
 	struct consumer *c = NULL;
 	size_t rows = 0, i = 0;
 	bool row;
 	int rc;
 
-	if (locked)
+	if (locked && scoped)
+		rc = pj_stmt_prepare(
+		    ctx->db, SQL_CONSUMER_IDS_LOCKED_C, &st, err);
+	else if (locked)
 		rc =
 		    pj_stmt_prepare(ctx->db, SQL_CONSUMER_IDS_LOCKED, &st, err);
+	else if (scoped)
+		rc =
+		    pj_stmt_prepare(ctx->db, SQL_CONSUMER_IDS_READ_C, &st, err);
 	else
 		rc = pj_stmt_prepare(ctx->db, SQL_CONSUMER_IDS_READ, &st, err);
 	if (rc == PJ_OK)
-		rc = pj_stmt_exec(st, range, 2, err);
+		rc = pj_stmt_exec(st, range->p, range->n, err);
 	if (rc)
 		goto out;
 	rows = (size_t)pj_stmt_rows(st);
@@ -229,7 +272,7 @@ lock_consumers(
  * consumer's allocations not yet locked, and the consumers rows.
  */
 static int
-lock_batch(struct pj_ctx *ctx, const struct pj_param *range,
+lock_batch(struct pj_ctx *ctx, const struct range *range,
     struct consumer **list, size_t *n, struct pj_error *err)
 {
 	struct consumer *seen = NULL;
@@ -240,8 +283,12 @@ lock_batch(struct pj_ctx *ctx, const struct pj_param *range,
 	if (rc == PJ_OK)
 		rc = lock_allocations(ctx, seen, n_seen, err);
 	free(seen);
-	if (rc == PJ_OK)
-		rc = pj_db_exec(ctx->db, SQL_LOCK_RANGE, range, 2, NULL, err);
+	if (rc == PJ_OK && range->n == 3)
+		rc = pj_db_exec(
+		    ctx->db, SQL_LOCK_RANGE_C, range->p, 3, NULL, err);
+	else if (rc == PJ_OK)
+		rc =
+		    pj_db_exec(ctx->db, SQL_LOCK_RANGE, range->p, 2, NULL, err);
 	if (rc == PJ_OK)
 		rc = list_consumers(ctx, range, true, list, n, err);
 	/* Already held unless the list grew since the first read. */
@@ -254,23 +301,31 @@ lock_batch(struct pj_ctx *ctx, const struct pj_param *range,
 
 /* Archives (if on) and deletes the range's orphans; *deleted rows. */
 static int
-delete_orphans(struct pj_ctx *ctx, const struct pj_param *range,
-    size_t *deleted, struct pj_error *err)
+delete_orphans(struct pj_ctx *ctx, const struct range *range, size_t *deleted,
+    struct pj_error *err)
 {
-	struct pj_param p[3] = { PJ_TEXT(ctx->run_id), range[0], range[1] };
+	struct pj_param p[4] = { PJ_TEXT(ctx->run_id), range->p[0], range->p[1],
+		range->p[2] };
+	bool scoped = range->n == 3;
 	uint64_t archived = 0, gone = 0;
 	int rc = PJ_OK;
 
-	if (ctx->archive)
+	if (ctx->archive && scoped)
+		rc = pj_db_exec(
+		    ctx->db, SQL_ARCHIVE_ALLOCATIONS_C, p, 4, &archived, err);
+	else if (ctx->archive)
 		rc = pj_db_exec(
 		    ctx->db, SQL_ARCHIVE_ALLOCATIONS, p, 3, &archived, err);
-	if (rc == PJ_OK)
+	if (rc == PJ_OK && scoped)
 		rc = pj_db_exec(
-		    ctx->db, SQL_DELETE_ALLOCATIONS, range, 2, &gone, err);
+		    ctx->db, SQL_DELETE_ALLOCATIONS_C, range->p, 3, &gone, err);
+	else if (rc == PJ_OK)
+		rc = pj_db_exec(
+		    ctx->db, SQL_DELETE_ALLOCATIONS, range->p, 2, &gone, err);
 	if (rc == PJ_OK && ctx->archive && archived != gone)
 		rc = pj_error_set(err, PJ_ECONFLICT,
 		    "allocations %lld..%lld: archived %llu rows, deleted %llu",
-		    (long long)range[0].num, (long long)range[1].num,
+		    (long long)range->p[0].num, (long long)range->p[1].num,
 		    (unsigned long long)archived, (unsigned long long)gone);
 	if (rc == PJ_OK)
 		*deleted = (size_t)gone;
@@ -355,15 +410,17 @@ static int
 repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
     struct pj_error *err)
 {
-	struct pj_param range[2] = { PJ_INT(b->keys[0].id),
-		PJ_INT(b->keys[b->n - 1].id) };
+	struct range range = {
+		{ PJ_INT(b->keys[0].id), PJ_INT(b->keys[b->n - 1].id) }, 2
+	};
 	struct consumer *list = NULL;
 	size_t n = 0, deleted = 0;
 	int rc;
 
-	rc = lock_batch(ctx, range, &list, &n, err);
+	range.n += pj_scope_param(&ctx->scope, &range.p[2]);
+	rc = lock_batch(ctx, &range, &list, &n, err);
 	if (rc == PJ_OK)
-		rc = delete_orphans(ctx, range, &deleted, err);
+		rc = delete_orphans(ctx, &range, &deleted, err);
 	if (rc == PJ_OK)
 		rc = settle_consumers(ctx, list, n, err);
 	if (rc == PJ_OK)
@@ -394,6 +451,8 @@ const struct pj_pass pj_pass_orphaned_allocations = {
 	.name = "orphaned_allocations",
 	.description = "allocations whose resource provider does not exist",
 	.destructive = true,
+	/* --provider: an existing provider has no orphaned allocations. */
+	.scopes = PJ_SCOPES(PJ_SCOPE_CONSUMER),
 	.find_batch = find_batch,
 	.repair_batch = repair_batch,
 	.grants = grants,

@@ -43,6 +43,11 @@
 #define FIND_TAIL OLD " AND a.id IS NULL ORDER BY c.id LIMIT ?"
 static const char SQL_FIND_FIRST[] = FIND_HEAD FIND_TAIL;
 static const char SQL_FIND_NEXT[] = FIND_HEAD " c.id > ? AND" FIND_TAIL;
+/* --consumer: its row, by uniq_consumers0uuid. Parameters: the consumer,
+ * the cursor, min_age, the limit. Repair goes by each key's id. */
+static const char SQL_CONSUMER_FIRST[] = FIND_HEAD " c.uuid = ? AND" FIND_TAIL;
+static const char SQL_CONSUMER_NEXT[] =
+    FIND_HEAD " c.uuid = ? AND c.id > ? AND" FIND_TAIL;
 
 /*
  * Locks the consumer's entries in allocations_consumer_id_idx, or the gap
@@ -84,16 +89,21 @@ find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
     struct pj_error *err)
 {
 	static const struct pj_key_columns columns = { 0, -1, 1, 2 };
-	struct pj_param p[3];
+	bool consumer = ctx->scope.kind == PJ_SCOPE_CONSUMER;
+	struct pj_param p[4];
 	struct pj_stmt *st = NULL;
-	size_t np = 0;
+	size_t np = pj_scope_param(&ctx->scope, p);
 	int rc;
 
 	if (after != NULL)
 		p[np++] = PJ_INT(after->id);
 	p[np++] = PJ_INT(min_age_us(ctx));
 	p[np++] = PJ_INT((int64_t)b->cap);
-	if (after == NULL)
+	if (consumer && after == NULL)
+		rc = pj_stmt_prepare(ctx->db, SQL_CONSUMER_FIRST, &st, err);
+	else if (consumer)
+		rc = pj_stmt_prepare(ctx->db, SQL_CONSUMER_NEXT, &st, err);
+	else if (after == NULL)
 		rc = pj_stmt_prepare(ctx->db, SQL_FIND_FIRST, &st, err);
 	else
 		rc = pj_stmt_prepare(ctx->db, SQL_FIND_NEXT, &st, err);
@@ -192,6 +202,8 @@ const struct pj_pass pj_pass_orphaned_consumers = {
 	.name = "orphaned_consumers",
 	.description = "consumers with no allocations, older than min_age",
 	.destructive = true,
+	/* --provider: a consumer with no allocations is on no provider. */
+	.scopes = PJ_SCOPES(PJ_SCOPE_CONSUMER),
 	.find_batch = find_batch,
 	.repair_batch = repair_batch,
 	.grants = grants,

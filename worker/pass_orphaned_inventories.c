@@ -115,6 +115,9 @@ const struct pj_pass pj_pass_orphaned_inventories = {
 	.name = "orphaned_inventories",
 	.description = "inventories whose resource provider is gone",
 	.destructive = true,
+	/* No scope: a provider that exists has no orphaned inventories, and
+	 * a gone one's uuid is nowhere in the database any more. */
+	.scopes = 0,
 	.find_batch = find_batch,
 	.repair_batch = repair_batch,
 	.grants = grants,

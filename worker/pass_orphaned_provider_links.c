@@ -61,6 +61,23 @@ static const char SQL_TRAIT_FIND_NEXT[] =
     TRAIT_FIND_HEAD TRAIT_FIND_NEXT TRAIT_FIND_TAIL;
 
 /*
+ * --provider: the provider's links only (parameters: provider id, then
+ * the other id after the cursor). Every key of a scoped batch has that
+ * provider id, so the repair's range below, provider BETWEEN lo AND hi,
+ * is that one provider: it locks, re-checks and deletes nothing else.
+ */
+#define AGG_OF_PROVIDER " AND rpa.resource_provider_id = ?"
+static const char SQL_AGG_PROVIDER_FIRST[] =
+    AGG_FIND_HEAD AGG_OF_PROVIDER AGG_FIND_TAIL;
+static const char SQL_AGG_PROVIDER_NEXT[] =
+    AGG_FIND_HEAD AGG_OF_PROVIDER " AND rpa.aggregate_id > ?" AGG_FIND_TAIL;
+#define TRAIT_OF_PROVIDER " AND rpt.resource_provider_id = ?"
+static const char SQL_TRAIT_PROVIDER_FIRST[] =
+    TRAIT_FIND_HEAD TRAIT_OF_PROVIDER TRAIT_FIND_TAIL;
+static const char SQL_TRAIT_PROVIDER_NEXT[] =
+    TRAIT_FIND_HEAD TRAIT_OF_PROVIDER " AND rpt.trait_id > ?" TRAIT_FIND_TAIL;
+
+/*
  * The batch's range (lo1, lo2) .. (hi1, hi2), bound as lo1, hi1, lo1, lo2,
  * hi1, hi2: the provider range for the index, then the two ends.
  */
@@ -139,9 +156,17 @@ struct part_stmts {
 };
 
 static int
-prepare_find(struct pj_db *db, unsigned int part, bool first,
+prepare_find(struct pj_db *db, unsigned int part, bool first, bool scoped,
     struct pj_stmt **st, struct pj_error *err)
 {
+	if (scoped && part == PART_AGGREGATES)
+		return first
+		    ? pj_stmt_prepare(db, SQL_AGG_PROVIDER_FIRST, st, err)
+		    : pj_stmt_prepare(db, SQL_AGG_PROVIDER_NEXT, st, err);
+	if (scoped)
+		return first
+		    ? pj_stmt_prepare(db, SQL_TRAIT_PROVIDER_FIRST, st, err)
+		    : pj_stmt_prepare(db, SQL_TRAIT_PROVIDER_NEXT, st, err);
 	if (part == PART_AGGREGATES)
 		return first ? pj_stmt_prepare(db, SQL_AGG_FIND_FIRST, st, err)
 		             : pj_stmt_prepare(db, SQL_AGG_FIND_NEXT, st, err);
@@ -155,20 +180,23 @@ static int
 find_part(struct pj_ctx *ctx, unsigned int part, const struct pj_key *after,
     struct pj_batch *b, struct pj_error *err)
 {
+	bool scoped = ctx->scope.kind == PJ_SCOPE_PROVIDER;
 	struct pj_param p[4];
 	struct pj_stmt *st = NULL;
 	size_t n = 0, np = 0;
 	bool row;
 	int rc;
 
-	rc = prepare_find(ctx->db, part, after == NULL, &st, err);
+	rc = prepare_find(ctx->db, part, after == NULL, scoped, &st, err);
 	if (rc)
 		goto out;
-	if (after != NULL) {
+	np = pj_scope_param(&ctx->scope, p);
+	if (after != NULL && !scoped) {
 		p[np++] = PJ_INT(after->id);
 		p[np++] = PJ_INT(after->id);
-		p[np++] = PJ_INT(after->id2);
 	}
+	if (after != NULL)
+		p[np++] = PJ_INT(after->id2);
 	p[np++] = PJ_INT((int64_t)b->cap);
 	rc = pj_stmt_exec(st, p, np, err);
 	while (rc == PJ_OK && n < b->cap) {
@@ -342,6 +370,12 @@ repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
 	if (part >= PART_COUNT || hi->part != part)
 		return pj_error_set(err, PJ_EINTERNAL,
 		    "orphaned_provider_links: batch spans tables");
+	/* The range below is the scope only if the batch is all its own. */
+	if (ctx->scope.kind == PJ_SCOPE_PROVIDER &&
+	    (lo->id != ctx->scope.provider_id ||
+	        hi->id != ctx->scope.provider_id))
+		return pj_error_set(err, PJ_EINTERNAL,
+		    "orphaned_provider_links: batch leaves the scope");
 	rc = prepare_part(ctx->db, part, &s, err);
 	if (rc == PJ_OK)
 		rc = pj_stmt_exec(s.lock, &range[1], 2, err);
@@ -396,6 +430,7 @@ const struct pj_pass pj_pass_orphaned_provider_links = {
 	    "aggregate and trait links to a missing provider, "
 	    "aggregate or trait",
 	.destructive = true,
+	.scopes = PJ_SCOPES(PJ_SCOPE_PROVIDER),
 	.find_batch = find_batch,
 	.repair_batch = repair_batch,
 	.grants = grants,

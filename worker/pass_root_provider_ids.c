@@ -68,6 +68,20 @@ enum kind {
 	" ORDER BY rp.id"
 static const char SQL_WINDOW_FIRST[] = WINDOW_HEAD WINDOW_TAIL;
 static const char SQL_WINDOW_NEXT[] = WINDOW_HEAD " WHERE id > ?" WINDOW_TAIL;
+/*
+ * --provider: the windows are taken from the provider and the providers
+ * below it (parent_provider_id walked down through its index, MAX_DEPTH
+ * levels at most, so a loop ends), a compute node's nested tree.
+ */
+#define TREE_HEAD \
+	"WITH RECURSIVE tree (id, depth) AS (" \
+	"SELECT id, 0 FROM resource_providers WHERE id = ?" \
+	" UNION ALL SELECT c.id, tree.depth + 1 FROM tree" \
+	" JOIN resource_providers c ON c.parent_provider_id = tree.id" \
+	" WHERE tree.depth < " STR(MAX_DEPTH) ")," \
+	" w AS (SELECT DISTINCT id FROM tree"
+static const char SQL_TREE_FIRST[] = TREE_HEAD WINDOW_TAIL;
+static const char SQL_TREE_NEXT[] = TREE_HEAD " WHERE id > ?" WINDOW_TAIL;
 
 /* One level of the walk under lock: nobody can re-parent (or delete) a
  * provider we read until COMMIT, so the root computed stays true. */
@@ -136,24 +150,33 @@ find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
     struct pj_error *err)
 {
 	struct pj_stmt *first = NULL, *next = NULL;
-	struct pj_param p[2];
+	struct pj_param p[3];
 	int64_t last = after != NULL ? after->id : 0;
 	bool started = after != NULL, done = false, row;
 	uint64_t rows;
 	enum kind kind;
-	size_t n = 0;
+	size_t n = 0, np;
 	int rc;
 
-	rc = pj_stmt_prepare(ctx->db, SQL_WINDOW_FIRST, &first, err);
-	if (rc == PJ_OK)
-		rc = pj_stmt_prepare(ctx->db, SQL_WINDOW_NEXT, &next, err);
+	if (ctx->scope.kind == PJ_SCOPE_PROVIDER) {
+		rc = pj_stmt_prepare(ctx->db, SQL_TREE_FIRST, &first, err);
+		if (rc == PJ_OK)
+			rc =
+			    pj_stmt_prepare(ctx->db, SQL_TREE_NEXT, &next, err);
+	} else {
+		rc = pj_stmt_prepare(ctx->db, SQL_WINDOW_FIRST, &first, err);
+		if (rc == PJ_OK)
+			rc = pj_stmt_prepare(
+			    ctx->db, SQL_WINDOW_NEXT, &next, err);
+	}
 	while (rc == PJ_OK && !done) {
 		struct pj_stmt *st = started ? next : first;
 
-		p[0] = PJ_INT(last);
-		p[1] = PJ_INT((int64_t)b->cap);
-		rc = started ? pj_stmt_exec(st, p, 2, err)
-		             : pj_stmt_exec(st, p + 1, 1, err);
+		np = pj_scope_param(&ctx->scope, p);
+		if (started)
+			p[np++] = PJ_INT(last);
+		p[np++] = PJ_INT((int64_t)b->cap);
+		rc = pj_stmt_exec(st, p, np, err);
 		for (rows = 0; rc == PJ_OK && !done; rows++) {
 			rc = pj_stmt_fetch(st, &row, err);
 			if (rc || !row)
@@ -286,7 +309,9 @@ repair_one(struct pj_ctx *ctx, struct pj_stmt *lock, struct pj_stmt *archive,
 
 /*
  * Each provider is locked with its ancestors, one at a time (a range lock
- * would stall allocation writes to every healthy provider in between).
+ * would stall allocation writes to every healthy provider in between), and
+ * only the providers find_batch returned change: a scoped run stays in
+ * its tree.
  */
 static int
 repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
@@ -325,6 +350,7 @@ const struct pj_pass pj_pass_root_provider_ids = {
 	.name = "root_provider_ids",
 	.description = "providers whose root_provider_id is not their root",
 	.destructive = true,
+	.scopes = PJ_SCOPES(PJ_SCOPE_PROVIDER),
 	.find_batch = find_batch,
 	.repair_batch = repair_batch,
 	.grants = grants,

@@ -135,6 +135,9 @@ describe(const struct pj_key *key, char *buf, size_t size)
 const struct pj_pass pj_pass_unused_projects_users = {
 	.name = "unused_projects_users",
 	.description = "projects and users that no consumer references",
+	/* No scope: a project or user no consumer names belongs to no
+	 * provider, and a consumer's own are never unused. */
+	.scopes = 0,
 	.find_batch = find_batch,
 	.describe = describe,
 };

@@ -1,8 +1,11 @@
 /* The registry of passes, and the batch reader their find_batch share. */
 #include "worker/pass.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "common/strings.h"
 
 const struct pj_pass *const pj_passes[] = {
@@ -62,4 +65,58 @@ pj_batch_read(struct pj_stmt *st, const struct pj_param *p, size_t n,
 	if (rc == PJ_OK)
 		b->n = got;
 	return rc;
+}
+
+int
+pj_batch_json(const struct pj_batch *b, char **json, struct pj_error *err)
+{
+	struct pj_json j;
+	size_t len = 0, i;
+	bool bad;
+	FILE *out;
+
+	*json = NULL;
+	out = open_memstream(json, &len);
+	if (out == NULL)
+		return pj_error_set(err, PJ_ENOMEM, "key list of %zu", b->n);
+	pj_json_init(&j, out);
+	pj_json_array_begin(&j);
+	for (i = 0; i < b->n; i++) {
+		const struct pj_key *k = &b->keys[i];
+
+		pj_json_object_begin(&j);
+		pj_json_key(&j, "id");
+		pj_json_int(&j, k->id);
+		pj_json_key(&j, "id2");
+		pj_json_int(&j, k->id2);
+		pj_json_key(&j, "text");
+		pj_json_string(&j, k->text);
+		pj_json_key(&j, "generation");
+		pj_json_int(&j, k->generation);
+		pj_json_object_end(&j);
+	}
+	pj_json_array_end(&j);
+	bad = ferror(out) != 0;
+	if (fclose(out) != 0)
+		bad = true;
+	if (bad) {
+		free(*json);
+		*json = NULL;
+		return pj_error_set(err, PJ_ENOMEM, "key list of %zu", b->n);
+	}
+	return PJ_OK;
+}
+
+size_t
+pj_scope_param(const struct pj_scope *scope, struct pj_param *p)
+{
+	if (scope->kind == PJ_SCOPE_PROVIDER) {
+		*p = PJ_INT(scope->provider_id);
+		return 1;
+	}
+	if (scope->kind == PJ_SCOPE_CONSUMER) {
+		*p = PJ_TEXT(scope->consumer_uuid);
+		return 1;
+	}
+	return 0;
 }

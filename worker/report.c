@@ -12,7 +12,24 @@
 static const char *const headers[N_COLUMNS] = { "pass", "mode", "found",
 	"repaired", "failed", "remaining", "seconds" };
 
-/* A pass's row as text; counts are "-" for a pass that did not run. */
+static bool
+not_applicable(const struct pj_pass_report *p)
+{
+	return p->scope != NULL && strcmp(p->scope, "not_applicable") == 0;
+}
+
+size_t
+pj_report_scope_missing(const struct pj_run_report *r)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r->n_scope && i < PJ_MAX_SCOPE; i++)
+		n += !r->scope[i].found;
+	return n;
+}
+
+/* A pass's row as text; counts are "-" for a pass that did not run, "n/a"
+ * for one the scope does not apply to. */
 static void
 pass_cells(const struct pj_pass_report *p, char cells[N_COLUMNS][CELL_SIZE])
 {
@@ -26,7 +43,8 @@ pass_cells(const struct pj_pass_report *p, char cells[N_COLUMNS][CELL_SIZE])
 		if (p->ran)
 			snprintf(cells[2 + i], CELL_SIZE, "%zu", counts[i]);
 		else
-			snprintf(cells[2 + i], CELL_SIZE, "-");
+			snprintf(cells[2 + i], CELL_SIZE, "%s",
+			    not_applicable(p) ? "n/a" : "-");
 	}
 	if (p->ran)
 		snprintf(cells[6], CELL_SIZE, "%.2f", p->seconds);
@@ -94,12 +112,35 @@ outcome(const struct pj_run_report *r, char *buf, size_t size)
 		    stopped, sizeof(stopped), "stopped by %s", r->stopped_by);
 		append(buf, size, stopped);
 	}
+	if (pj_report_scope_missing(r) > 0)
+		append(buf, size, "scope uuid not found");
 	if (failed)
 		append(buf, size, "some repairs failed");
 	if (remains)
 		append(buf, size, "damage remains");
 	if (buf[0] == '\0')
 		append(buf, size, "clean");
+}
+
+/* The scope's entries, one line each, and what n/a means. */
+static void
+scope_lines(const struct pj_run_report *r, FILE *out)
+{
+	size_t i;
+	bool na = false;
+
+	for (i = 0; i < r->n_scope && i < PJ_MAX_SCOPE; i++)
+		fprintf(out, "scope: %s %s%s\n",
+		    r->scope[i].consumer ? "consumer" : "provider",
+		    r->scope[i].uuid, r->scope[i].found ? "" : " not found");
+	for (i = 0; i < r->n_passes && i < PJ_MAX_PASSES; i++)
+		na = na || not_applicable(&r->passes[i]);
+	if (na)
+		fputs(
+		    "scope: n/a: the pass cannot find rows of the providers "
+		    "or consumers given (run it without --provider and "
+		    "--consumer)\n",
+		    out);
 }
 
 void
@@ -145,6 +186,7 @@ pj_report_table(const struct pj_run_report *r, FILE *out)
 	}
 	if (r->error[0] != '\0')
 		print_error(out, NULL, r->error);
+	scope_lines(r, out);
 	/* check never writes: saying so there would only be noise. */
 	if (r->dry_run && strcmp(command, "check") != 0)
 		dry_run = " --dry-run";
@@ -178,6 +220,7 @@ pass_json(struct pj_json *j, const struct pj_pass_report *p)
 	pj_json_string(j, pj_cfg_mode_name(p->mode));
 	pj_json_key(j, "ran");
 	pj_json_bool(j, p->ran);
+	string_or_null(j, "scope", p->scope);
 	count(j, "found", p->found);
 	count(j, "repaired", p->repaired);
 	count(j, "failed", p->failed);
@@ -189,6 +232,43 @@ pass_json(struct pj_json *j, const struct pj_pass_report *p)
 	pj_json_key(j, "seconds");
 	pj_json_double(j, p->seconds);
 	string_or_null(j, "error", p->error);
+	pj_json_object_end(j);
+}
+
+/* The uuids of one kind of entry, found or not, as given. */
+static void
+scope_list(struct pj_json *j, const char *key, const struct pj_run_report *r,
+    bool consumer, bool only_missing)
+{
+	size_t i;
+
+	pj_json_key(j, key);
+	pj_json_array_begin(j);
+	for (i = 0; i < r->n_scope && i < PJ_MAX_SCOPE; i++) {
+		if (r->scope[i].consumer == consumer &&
+		    (!only_missing || !r->scope[i].found))
+			pj_json_string(j, r->scope[i].uuid);
+	}
+	pj_json_array_end(j);
+}
+
+/* null, or {providers, consumers, not_found: {providers, consumers}}. */
+static void
+scope_json(struct pj_json *j, const struct pj_run_report *r)
+{
+	pj_json_key(j, "scope");
+	if (r->n_scope == 0) {
+		pj_json_null(j);
+		return;
+	}
+	pj_json_object_begin(j);
+	scope_list(j, "providers", r, false, false);
+	scope_list(j, "consumers", r, true, false);
+	pj_json_key(j, "not_found");
+	pj_json_object_begin(j);
+	scope_list(j, "providers", r, false, true);
+	scope_list(j, "consumers", r, true, true);
+	pj_json_object_end(j);
 	pj_json_object_end(j);
 }
 
@@ -224,6 +304,7 @@ pj_report_json(const struct pj_run_report *r, FILE *out)
 	for (i = 0; i < n; i++)
 		pass_json(&j, &r->passes[i]);
 	pj_json_array_end(&j);
+	scope_json(&j, r);
 	pj_json_object_end(&j);
 	fputc('\n', out);
 }

@@ -62,8 +62,10 @@ run_passes(struct runner *r, struct pj_db *db, struct pj_error *err)
 	rc = pj_schema_verify(db, alembic, sizeof(alembic), err);
 	if (rc)
 		return rc;
-	pj_log_info("connected", "server=\"%s\" endpoint=\"%s\" alembic=%s",
-	    pj_db_server_version(db), pj_db_endpoint(db), alembic);
+	pj_log_info("connected",
+	    "server=\"%s\" endpoint=\"%s\" alembic=%s tls=%s",
+	    pj_db_server_version(db), pj_db_endpoint(db), alembic,
+	    pj_db_tls_cipher(db)[0] != '\0' ? pj_db_tls_cipher(db) : "none");
 	memset(&opts, 0, sizeof(opts));
 	if (cfg->worker.lock_enabled && writes(r)) {
 		rc = pj_runlock_acquire_db(db, cfg->worker.lock_name,
@@ -84,6 +86,20 @@ run_passes(struct runner *r, struct pj_db *db, struct pj_error *err)
 	return rc;
 }
 
+/* --provider and --consumer into the report; the engine looks them up. */
+static void
+copy_scope(const struct pj_cli *cli, struct pj_run_report *report)
+{
+	size_t i;
+
+	for (i = 0; i < cli->n_scope && i < PJ_MAX_SCOPE; i++) {
+		report->scope[i].consumer = cli->scope[i].consumer;
+		pj_strlcpy(report->scope[i].uuid, cli->scope[i].uuid,
+		    sizeof(report->scope[i].uuid));
+	}
+	report->n_scope = i;
+}
+
 /* One round: connect, run the passes, fill the report. */
 static int
 run_once(struct runner *r)
@@ -95,6 +111,7 @@ run_once(struct runner *r)
 	int rc;
 
 	memset(report, 0, sizeof(*report));
+	copy_scope(r->cli, report);
 	pj_uuid_generate(report->run_id);
 	pj_time_iso8601(report->started_at, sizeof(report->started_at));
 	report->command = r->cli->command_name;

@@ -1,14 +1,15 @@
 /*
- * measure: runs a command and writes its wall time, peak resident set size
- * and exit status to a file, for tests/bench/run.sh. The peak comes from
+ * measure: runs a command and writes its wall time, CPU time (user +
+ * system), peak resident set size and exit status to a file, for
+ * tests/bench/run.sh. The peak comes from
  * wait4()'s rusage (ru_maxrss, the kernel's own high-water mark of the
  * child), so no polling can miss it and no /usr/bin/time is needed.
  *
  *   measure OUT_FILE COMMAND [ARG...]
  *
  * The command keeps our standard input, output and error. OUT_FILE gets
- * one line: wall_s=S peak_rss_kib=N exit=N. Exits as the command did
- * (128 + signal if killed), 125 if it could not be measured.
+ * one line: wall_s=S cpu_s=S peak_rss_kib=N exit=N. Exits as the command
+ * did (128 + signal if killed), 125 if it could not be measured.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,7 +35,7 @@ main(int argc, char **argv)
 {
 	struct rusage ru;
 	FILE *out = NULL;
-	double t0, wall;
+	double t0, wall, cpu;
 	pid_t pid;
 	int status = 0, code;
 
@@ -71,8 +72,10 @@ main(int argc, char **argv)
 	}
 	wall = now_s() - t0;
 	code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	fprintf(out, "wall_s=%.3f peak_rss_kib=%ld exit=%d\n", wall,
-	    ru.ru_maxrss, code);
+	cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	fprintf(out, "wall_s=%.3f cpu_s=%.3f peak_rss_kib=%ld exit=%d\n", wall,
+	    cpu, ru.ru_maxrss, code);
 	if (fclose(out) != 0) {
 		fprintf(stderr, "measure: %s: %s\n", argv[1], strerror(errno));
 		return 125;

@@ -246,6 +246,22 @@ quiesce() {
 	sql -e "SET GLOBAL innodb_max_dirty_pages_pct = $old"
 }
 
+# CPU seconds the sandbox server has used so far (all its threads, user +
+# system): with the client's own from measure, the work a step cost, which
+# other load on the machine moves far less than wall time.
+server_cpu() {
+	local pid
+	pid=$(tr -dc '0-9' <"$PJ_SANDBOX_DIR/mysqld.pid")
+	awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' \
+	    "/proc/$pid/stat"
+}
+
+# Client CPU (from FILE.m) plus the server's since BEFORE.
+step_cpu() { # FILE.m BEFORE
+	awk -v c="$(mfield "$1" cpu_s)" -v a="$2" -v b="$(server_cpu)" \
+	    'BEGIN { printf "%.2f", c + b - a }'
+}
+
 median() { # numbers... -> the median (the lower middle one for an even count)
 	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
@@ -263,7 +279,9 @@ one_round() { # ROWS ROUND
 
 	say "size $n round $r: placement-janitor repair"
 	quiesce
+	cpu0=$(server_cpu)
 	run_janitor bench_a repair "$work/repair"
+	s_repair_cpu+=("$(step_cpu "$work/repair.m" "$cpu0")")
 	s_repair+=("$(mfield "$work/repair.m" wall_s)")
 	s_rss+=("$(mfield "$work/repair.m" peak_rss_kib)")
 	exit_r=$(mfield "$work/repair.m" exit)
@@ -280,7 +298,9 @@ one_round() { # ROWS ROUND
 
 	say "size $n round $r: one set-based INSERT ... SELECT on the copy"
 	quiesce
+	cpu0=$(server_cpu)
 	time_sql bench_b "$work/single.m" "$SQL_SINGLE"
+	s_single_cpu+=("$(step_cpu "$work/single.m" "$cpu0")")
 	s_single+=("$(mfield "$work/single.m" wall_s)")
 	single_rows=$(tail -n1 "$work/single.m.out")
 	if [[ $single_rows != "$repaired" ]]; then
@@ -299,8 +319,10 @@ one_round() { # ROWS ROUND
 declare -A repair_s single_s
 rows_out=()
 samples_out=()
+cpu_out=()
 for n in "${size_list[@]}"; do
 	s_repair=() s_single=() s_check=() s_count=() s_rss=()
+	s_repair_cpu=() s_single_cpu=()
 	retries=0 failed=0 bad_exit=0
 	: >"$work/batches"
 	for ((r = 1; r <= repeat; r++)); do
@@ -321,6 +343,11 @@ for n in "${size_list[@]}"; do
 	    "$over100" "$over250" "$nbatch" "$rss" "$retries/$failed" \
 	    "$check" "$count" "$(ratio "$check" "$count")" "$exit_c")")
 	samples_out+=("  $n: repair ${s_repair[*]}; single ${s_single[*]}; check ${s_check[*]}; count ${s_count[*]}")
+	cpu_repair=$(median "${s_repair_cpu[@]}")
+	cpu_single=$(median "${s_single_cpu[@]}")
+	cpu_out+=("$(printf '%9s %10s %10s %6s   repair %s; single %s' "$n" \
+	    "$cpu_repair" "$cpu_single" "$(ratio "$cpu_repair" "$cpu_single")" \
+	    "${s_repair_cpu[*]}" "${s_single_cpu[*]}")")
 done
 
 # ---- interference --------------------------------------------------------
@@ -460,6 +487,10 @@ echo "COUNT(DISTINCT) on it; ratio = check_s / count_s."
 echo
 echo "samples (s):"
 printf '%s\n' "${samples_out[@]}"
+echo
+echo "CPU seconds (server + client, median; samples after):"
+printf '%9s %10s %10s %6s\n' size repair single ratio
+printf '%s\n' "${cpu_out[@]}"
 if ((${#size_list[@]} > 1)); then
 	echo
 	echo "linearity (time ratio between consecutive sizes):"

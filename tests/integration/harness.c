@@ -4,15 +4,20 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -99,17 +104,12 @@ buf_add(struct buf *b, const char *p, size_t n)
 	return 0;
 }
 
+/* In a forked child: adds env ("NAME=value", NULL-ended) or exits 126. */
 static void
-child_exec(const char *path, const char *const *argv, const char *const *env,
-    int in_fd, int out_fd, int err_fd)
+child_setenv(const char *const *env)
 {
 	size_t i;
 
-	if (in_fd < 0)
-		in_fd = open("/dev/null", O_RDONLY);
-	if (in_fd < 0 || dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 ||
-	    dup2(err_fd, 2) < 0)
-		_exit(126);
 	for (i = 0; env != NULL && env[i] != NULL; i++) {
 		const char *eq = strchr(env[i], '=');
 		char name[256];
@@ -121,22 +121,42 @@ child_exec(const char *path, const char *const *argv, const char *const *env,
 		if (setenv(name, eq + 1, 1) != 0)
 			_exit(126);
 	}
+}
+
+static void
+child_exec(const char *path, const char *const *argv, const char *const *env,
+    int in_fd, int out_fd, int err_fd)
+{
+	if (in_fd < 0)
+		in_fd = open("/dev/null", O_RDONLY);
+	if (in_fd < 0 || dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 ||
+	    dup2(err_fd, 2) < 0)
+		_exit(126);
+	child_setenv(env);
 	execvp(path, (char *const *)argv);
 	dprintf(2, "harness: cannot run %s: %s\n", path, strerror(errno));
 	_exit(127);
 }
 
-/* Reads both pipes to their end, then reaps the child. */
+/*
+ * Reads both pipes of p to their end (after what h_proc_read already
+ * took from stderr), then reaps the child. p's pipes and stderr text pass
+ * to r.
+ */
 static int
-collect(pid_t pid, int out_fd, int err_fd, struct h_result *r, char *why,
-    size_t why_size)
+collect(struct h_proc *p, struct h_result *r, char *why, size_t why_size)
 {
-	struct buf out = { 0 }, err = { 0 };
-	struct pollfd fds[2] = { { out_fd, POLLIN, 0 }, { err_fd, POLLIN, 0 } };
+	struct buf out = { 0 }, err = { p->err, p->err_len, p->err_cap };
+	struct pollfd fds[2] = { { p->out_fd, POLLIN, 0 },
+		{ p->err_fd, POLLIN, 0 } };
 	struct buf *dst[2] = { &out, &err };
 	char chunk[8192];
-	int open_fds = 2, status = 0, i;
+	int open_fds = (p->out_fd >= 0) + (p->err_fd >= 0), status = 0, i;
 	ssize_t n;
+
+	p->out_fd = p->err_fd = -1;
+	p->err = NULL;
+	p->err_len = p->err_cap = 0;
 
 	while (open_fds > 0) {
 		if (poll(fds, 2, -1) < 0) {
@@ -158,8 +178,9 @@ collect(pid_t pid, int out_fd, int err_fd, struct h_result *r, char *why,
 			open_fds--;
 		}
 	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
 		;
+	p->pid = -1;
 	r->exit_code =
 	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	r->out = out.data != NULL ? out.data : strdup("");
@@ -172,18 +193,19 @@ collect(pid_t pid, int out_fd, int err_fd, struct h_result *r, char *why,
 }
 
 /*
- * Runs path with argv (argv[0] included), env additions and in_fd as
- * standard input (-1: /dev/null), capturing its output. Returns -1 with
- * why filled if it could not be run; never fails the test itself.
+ * Starts path with argv (argv[0] included), env additions, in_fd as
+ * standard input (-1: /dev/null) and as_uid ((uid_t)-1: ours), its
+ * output on two pipes. Returns -1 with why filled if it could not start;
+ * never fails the test itself.
  */
 static int
-run_process(const char *path, const char *const *argv, const char *const *env,
-    int in_fd, struct h_result *r, char *why, size_t why_size)
+start_process(const char *path, const char *const *argv, const char *const *env,
+    int in_fd, uid_t as_uid, struct h_proc *p, char *why, size_t why_size)
 {
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 };
-	pid_t pid;
 
-	memset(r, 0, sizeof(*r));
+	memset(p, 0, sizeof(*p));
+	p->out_fd = p->err_fd = -1;
 	why[0] = '\0';
 	if (pipe(out) != 0 || pipe(err) != 0) {
 		snprintf(why, why_size, "pipe: %s", strerror(errno));
@@ -195,16 +217,23 @@ run_process(const char *path, const char *const *argv, const char *const *env,
 		fcntl(err[i], F_SETFD, FD_CLOEXEC);
 	}
 	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
+	p->pid = fork();
+	if (p->pid < 0) {
 		snprintf(why, why_size, "fork: %s", strerror(errno));
 		goto fail;
 	}
-	if (pid == 0)
+	if (p->pid == 0) {
+		if (as_uid != (uid_t)-1 &&
+		    (setgroups(0, NULL) != 0 || setgid((gid_t)as_uid) != 0 ||
+		        setuid(as_uid) != 0))
+			_exit(126);
 		child_exec(path, argv, env, in_fd, out[1], err[1]);
+	}
 	close(out[1]);
 	close(err[1]);
-	return collect(pid, out[0], err[0], r, why, why_size);
+	p->out_fd = out[0];
+	p->err_fd = err[0];
+	return 0;
 fail:
 	for (int i = 0; i < 2; i++) {
 		if (out[i] >= 0)
@@ -213,6 +242,20 @@ fail:
 			close(err[i]);
 	}
 	return -1;
+}
+
+/* start_process and collect: runs path to its end, capturing output. */
+static int
+run_process(const char *path, const char *const *argv, const char *const *env,
+    int in_fd, struct h_result *r, char *why, size_t why_size)
+{
+	struct h_proc p;
+
+	memset(r, 0, sizeof(*r));
+	if (start_process(
+	        path, argv, env, in_fd, (uid_t)-1, &p, why, why_size) != 0)
+		return -1;
+	return collect(&p, r, why, why_size);
 }
 
 /* Runs the mariadb client as the sandbox's root with stdin from in_fd. */
@@ -249,22 +292,41 @@ run_client(
 	return run_process("mariadb", argv, NULL, in_fd, r, why, why_size);
 }
 
-/* SQL text as a client's standard input: an unlinked temporary file. */
-static int
-sql_fd(const char *sql)
+/* An unlinked temporary file for a client's standard input. */
+static FILE *
+sql_temp(void)
 {
 	FILE *f = tmpfile();
-	int fd;
 
 	if (f == NULL)
 		hfail("tmpfile: %s", strerror(errno));
-	if (fputs(sql, f) < 0 || fflush(f) != 0)
+	return f;
+}
+
+/* What was written to f (closed here) as a descriptor at its start. */
+static int
+rewound_fd(FILE *f)
+{
+	int fd;
+
+	if (fflush(f) != 0)
 		hfail("writing SQL to a temporary file: %s", strerror(errno));
 	fd = dup(fileno(f));
 	fclose(f);
 	if (fd < 0 || lseek(fd, 0, SEEK_SET) != 0)
 		hfail("temporary SQL file: %s", strerror(errno));
 	return fd;
+}
+
+/* SQL text as a client's standard input. */
+static int
+sql_fd(const char *sql)
+{
+	FILE *f = sql_temp();
+
+	if (fputs(sql, f) < 0)
+		hfail("writing SQL to a temporary file: %s", strerror(errno));
+	return rewound_fd(f);
 }
 
 /* Runs SQL from in_fd (closed here); fails the test unless it succeeds.
@@ -297,20 +359,23 @@ client_ok(const char *name, int in_fd, const char *what)
 	return out;
 }
 
-bool
-h_skip_allowed(void)
+int
+h_cannot_run(const char *why, const char *hint)
 {
 	const char *allow = getenv("PJ_TEST_ALLOW_SKIP");
 	const char *ci = getenv("CI");
-
-	return allow != NULL && strcmp(allow, "1") == 0 &&
+	bool may_skip = allow != NULL && strcmp(allow, "1") == 0 &&
 	    !(ci != NULL && strcmp(ci, "true") == 0);
+
+	fprintf(stderr, "%s: %s\n", may_skip ? "SKIP" : "FAIL", why);
+	if (!may_skip && hint != NULL)
+		fprintf(stderr, "%s\n", hint);
+	return may_skip ? 77 : 1;
 }
 
 void
 h_require_sandbox(void)
 {
-	bool may_skip = h_skip_allowed();
 	struct h_result r;
 	char why[512];
 	int fd, rc;
@@ -328,12 +393,9 @@ h_require_sandbox(void)
 	if (rc == 0 && why[0] == '\0')
 		return;
 	why[strcspn(why, "\n")] = '\0';
-	fprintf(stderr, "%s: %s\n", may_skip ? "SKIP" : "FAIL", why);
-	if (!may_skip)
-		fprintf(stderr,
-		    "start it with scripts/sandbox-db.sh start, or "
-		    "set PJ_TEST_ALLOW_SKIP=1 to skip\n");
-	exit(may_skip ? 77 : 1);
+	exit(h_cannot_run(why,
+	    "start it with scripts/sandbox-db.sh start, or "
+	    "set PJ_TEST_ALLOW_SKIP=1 to skip"));
 }
 
 /* Database names go into SQL text here, so only plain ones are taken. */
@@ -454,6 +516,12 @@ h_checksum(const char *name)
 struct pj_db *
 h_connect(const char *name)
 {
+	return h_connect_waiting(name, 10000);
+}
+
+struct pj_db *
+h_connect_waiting(const char *name, int64_t lock_wait_ms)
+{
 	struct pj_db_config cfg;
 	struct pj_error err = { 0 };
 	struct pj_db *db = NULL;
@@ -468,7 +536,7 @@ h_connect(const char *name)
 	cfg.connect_timeout_ms = 10000;
 	cfg.read_timeout_ms = 60000;
 	cfg.write_timeout_ms = 60000;
-	cfg.lock_wait_timeout_ms = 10000;
+	cfg.lock_wait_timeout_ms = lock_wait_ms;
 	if (pj_db_connect(&cfg, &db, &err) != PJ_OK)
 		hfail("connect to %s: %s: %s", name, pj_status_name(err.code),
 		    err.msg);
@@ -532,10 +600,10 @@ put_extra_with_run_dir(FILE *f, const char *extra)
 	fputs(worker + 8, f);
 }
 
-/* The config file: where is the database section's first line(s). */
+/* A fresh 0600 config file: the database section's connection lines
+ * (where, already YAML), then db_yaml and extra_yaml. */
 static char *
-write_config(const char *name, const char *where, const char *db_yaml,
-    const char *extra_yaml)
+write_config(const char *where, const char *db_yaml, const char *extra_yaml)
 {
 	const char *tmp = getenv("TMPDIR");
 	char path[1024];
@@ -553,9 +621,6 @@ write_config(const char *name, const char *where, const char *db_yaml,
 		hfail("fdopen %s: %s", path, strerror(errno));
 	fputs("# written by tests/integration/harness.c\ndatabase:\n", f);
 	fputs(where, f);
-	fputs("\n  name: ", f);
-	yaml_quoted(f, name);
-	fputs("\n  user: root\n", f);
 	if (db_yaml != NULL)
 		fputs(db_yaml, f);
 	put_extra_with_run_dir(f, extra_yaml);
@@ -564,38 +629,77 @@ write_config(const char *name, const char *where, const char *db_yaml,
 	return xstrdup(path);
 }
 
-/* "  key: \"value\"" as one YAML line (without its newline). */
+/* The YAML lines "  key: "value"" for a database setting. */
 static void
-yaml_line(char *buf, size_t size, const char *key, const char *value)
+put_setting(struct buf *b, const char *key, const char *value)
 {
-	FILE *f = fmemopen(buf, size, "w");
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
 
 	if (f == NULL)
-		hfail("fmemopen: %s", strerror(errno));
+		hfail("out of memory");
 	fprintf(f, "  %s: ", key);
 	yaml_quoted(f, value);
-	if (fclose(f) != 0 || strlen(buf) + 1 >= size)
-		hfail("%s: value too long", key);
+	fputc('\n', f);
+	if (fclose(f) != 0 || buf_add(b, text, len) != 0)
+		hfail("out of memory");
+	free(text);
+}
+
+/* write_config with where (freed here) and then database name and user. */
+static char *
+config_as(struct buf *where, const char *name, const char *user,
+    const char *db_yaml, const char *extra_yaml)
+{
+	char *path;
+
+	put_setting(where, "name", name);
+	put_setting(where, "user", user);
+	path = write_config(where->data, db_yaml, extra_yaml);
+	free(where->data);
+	return path;
+}
+
+char *
+h_config_user(const char *name, const char *user, const char *db_yaml,
+    const char *extra_yaml)
+{
+	struct buf where = { 0 };
+
+	if (sandbox_socket() == NULL)
+		hfail("PJ_TEST_SOCKET is not set");
+	put_setting(&where, "socket", sandbox_socket());
+	return config_as(&where, name, user, db_yaml, extra_yaml);
 }
 
 char *
 h_config_db(const char *name, const char *db_yaml, const char *extra_yaml)
 {
-	char where[1200];
+	return h_config_user(name, "root", db_yaml, extra_yaml);
+}
 
-	if (sandbox_socket() == NULL)
-		hfail("PJ_TEST_SOCKET is not set");
-	yaml_line(where, sizeof(where), "socket", sandbox_socket());
-	return write_config(name, where, db_yaml, extra_yaml);
+char *
+h_config_tcp(const char *name, const char *host, int port, const char *user,
+    const char *db_yaml, const char *extra_yaml)
+{
+	struct buf where = { 0 };
+	char num[32];
+
+	snprintf(num, sizeof(num), "  port: %d\n", port);
+	put_setting(&where, "host", host);
+	if (buf_add(&where, num, strlen(num)) != 0)
+		hfail("out of memory");
+	return config_as(&where, name, user, db_yaml, extra_yaml);
 }
 
 char *
 h_config_hosts(const char *name, const char *hosts, const char *extra_yaml)
 {
-	char where[1200];
+	struct buf where = { 0 };
 
-	yaml_line(where, sizeof(where), "hosts", hosts);
-	return write_config(name, where, NULL, extra_yaml);
+	put_setting(&where, "hosts", hosts);
+	return config_as(&where, name, "root", NULL, extra_yaml);
 }
 
 char *
@@ -607,43 +711,9 @@ h_config(const char *name, const char *extra_yaml)
 struct h_result
 h_run(const char *const *argv, const char *const *env)
 {
-	const char *full[64];
-	struct h_result r;
-	char why[512];
-	size_t n = 0;
+	struct h_proc p = h_start(argv, env, (uid_t)-1);
 
-	full[n++] = PJ_BINARY;
-	while (argv != NULL && argv[n - 1] != NULL) {
-		if (n == sizeof(full) / sizeof(full[0]) - 1)
-			hfail("h_run: too many arguments");
-		full[n] = argv[n - 1];
-		n++;
-	}
-	full[n] = NULL;
-	if (run_process(PJ_BINARY, full, env, -1, &r, why, sizeof(why)) != 0) {
-		h_result_free(&r);
-		hfail("running %s: %s", PJ_BINARY, why);
-	}
-	return r;
-}
-
-struct h_result
-h_script(const char *script, const char *const *args, const char *const *env)
-{
-	char path[1024], why[512];
-	const char *argv[16] = { "bash", path };
-	struct h_result r;
-	size_t n = 2;
-
-	snprintf(path, sizeof(path), "%s/scripts/%s", PJ_SOURCE_DIR, script);
-	while (*args != NULL && n < 15)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	if (run_process("bash", argv, env, -1, &r, why, sizeof(why)) != 0) {
-		h_result_free(&r);
-		hfail("running %s: %s", path, why);
-	}
-	return r;
+	return h_finish(&p);
 }
 
 void
@@ -715,15 +785,53 @@ h_pass_field(const char *pass, const char *json, const char *field)
 	return p != NULL ? atoll(p + strlen(key)) : -1;
 }
 
-struct h_result
-h_run_json(const char *config, const char *const *args)
+void
+h_expect_query(
+    const char *name, const char *sql, const char *want, const char *what)
 {
-	const char *argv[16] = { "--config", config, "--format", "json" };
-	size_t n = 4;
+	char *got = h_query(name, sql);
 
+	if (strcmp(got, want) != 0)
+		fail_msg("%s: got '%s', expected '%s'", what, got, want);
+	free(got);
+}
+
+bool
+h_pass_has(const char *pass, const char *json, const char *member)
+{
+	char name[96];
+	const char *p, *end;
+
+	snprintf(name, sizeof(name), "\"name\":\"%s\"", pass);
+	p = strstr(json, name);
+	if (p == NULL)
+		return false;
+	end = strchr(p, '}');
+	p = strstr(p, member);
+	return p != NULL && (end == NULL || p < end);
+}
+
+/* argv (16 slots): "--config config --format json", then args. */
+static void
+json_argv(const char **argv, const char *config, const char *const *args)
+{
+	size_t n = 0;
+
+	argv[n++] = "--config";
+	argv[n++] = config;
+	argv[n++] = "--format";
+	argv[n++] = "json";
 	while (*args != NULL && n < 15)
 		argv[n++] = *args++;
 	argv[n] = NULL;
+}
+
+struct h_result
+h_run_json(const char *config, const char *const *args)
+{
+	const char *argv[16];
+
+	json_argv(argv, config, args);
 	return h_run(argv, NULL);
 }
 
@@ -735,88 +843,403 @@ h_expect_exit(const struct h_result *r, int code, const char *what)
 		    what, r->exit_code, code, r->out, r->err);
 }
 
-static void
-proc_temp(char *path, size_t size, const char *kind)
+char *
+h_sql_files(const char *name, const char *prefix, const char *const *paths)
 {
-	int fd;
+	char full[2048], chunk[8192];
+	FILE *f = sql_temp(), *in;
+	size_t n;
 
-	snprintf(path, size, "/tmp/pj-proc-%s-XXXXXX", kind);
-	fd = mkstemp(path);
-	if (fd < 0)
-		hfail("mkstemp: %s", strerror(errno));
-	close(fd);
+	if (fputs(prefix, f) < 0 || fputc('\n', f) < 0)
+		hfail("writing SQL to a temporary file: %s", strerror(errno));
+	for (; *paths != NULL; paths++) {
+		snprintf(full, sizeof(full), "%s/%s", PJ_SOURCE_DIR, *paths);
+		in = fopen(full, "r");
+		if (in == NULL)
+			hfail("%s: %s", full, strerror(errno));
+		while ((n = fread(chunk, 1, sizeof(chunk), in)) > 0) {
+			if (fwrite(chunk, 1, n, f) != n)
+				hfail("writing SQL to a temporary file: %s",
+				    strerror(errno));
+		}
+		fclose(in);
+		fputc('\n', f);
+	}
+	return client_ok(name, rewound_fd(f), prefix);
+}
+
+long long
+h_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+size_t
+h_count(const char *text, const char *needle)
+{
+	size_t n = 0, len = strlen(needle);
+
+	while (len > 0 && (text = strstr(text, needle)) != NULL) {
+		n++;
+		text += len;
+	}
+	return n;
 }
 
 void
-h_proc_spawn(struct h_proc *p, const char *path, const char *const *argv)
+h_expect_log(const struct h_result *r, const char *text, bool present)
 {
-	int out, err;
-
-	memset(p, 0, sizeof(*p));
-	proc_temp(p->out_path, sizeof(p->out_path), "out");
-	proc_temp(p->err_path, sizeof(p->err_path), "err");
-	fflush(NULL);
-	p->pid = fork();
-	if (p->pid < 0)
-		hfail("fork: %s", strerror(errno));
-	if (p->pid > 0)
-		return;
-	out = open(p->out_path, O_WRONLY | O_TRUNC);
-	err = open(p->err_path, O_WRONLY | O_TRUNC);
-	if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-		_exit(126);
-	execv(path, (char *const *)argv);
-	dprintf(2, "cannot run %s: %s\n", path, strerror(errno));
-	_exit(127);
+	if ((strstr(r->err, text) != NULL) != present)
+		fail_msg("\"%s\" %s the log:\n%s", text,
+		    present ? "missing from" : "found in", r->err);
 }
 
-static char *
-slurp(const char *path)
+/* h_start and h_start_program: path with argv (without argv[0]). */
+static struct h_proc
+start_path(const char *path, const char *const *argv, const char *const *env,
+    uid_t as_uid)
 {
-	FILE *f = fopen(path, "r");
-	char *text = NULL;
-	long n = -1;
+	const char *full[64];
+	struct h_proc p;
+	char why[512];
+	size_t n = 0;
 
-	if (f != NULL && fseek(f, 0, SEEK_END) == 0)
-		n = ftell(f);
-	if (n < 0 || fseek(f, 0, SEEK_SET) != 0)
-		hfail("reading %s: %s", path, strerror(errno));
-	text = calloc(1, (size_t)n + 1);
-	if (text == NULL || fread(text, 1, (size_t)n, f) != (size_t)n)
-		hfail("reading %s", path);
-	fclose(f);
-	return text;
+	full[n++] = path;
+	while (argv != NULL && argv[n - 1] != NULL) {
+		if (n == sizeof(full) / sizeof(full[0]) - 1)
+			hfail("starting %s: too many arguments", path);
+		full[n] = argv[n - 1];
+		n++;
+	}
+	full[n] = NULL;
+	if (start_process(path, full, env, -1, as_uid, &p, why, sizeof(why)) !=
+	    0)
+		hfail("starting %s: %s", path, why);
+	return p;
+}
+
+struct h_proc
+h_start(const char *const *argv, const char *const *env, uid_t as_uid)
+{
+	return start_path(PJ_BINARY, argv, env, as_uid);
+}
+
+struct h_proc
+h_start_program(
+    const char *path, const char *const *argv, const char *const *env)
+{
+	return start_path(path, argv, env, (uid_t)-1);
 }
 
 bool
 h_proc_running(const struct h_proc *p)
 {
-	int status;
+	siginfo_t info;
 
-	return waitpid(p->pid, &status, WNOHANG) == 0;
+	/* WNOWAIT: leaves an exited child for h_finish to reap. */
+	memset(&info, 0, sizeof(info));
+	if (waitid(P_PID, (id_t)p->pid, &info, WEXITED | WNOHANG | WNOWAIT) !=
+	    0)
+		hfail("waitid %ld: %s", (long)p->pid, strerror(errno));
+	return info.si_pid == 0;
+}
+
+/* Reads what stderr has within wait_ms into p->err; false at its end. */
+static bool
+proc_read_err(struct h_proc *p, long wait_ms)
+{
+	struct pollfd pfd = { p->err_fd, POLLIN, 0 };
+	struct buf b = { p->err, p->err_len, p->err_cap };
+	char chunk[8192];
+	ssize_t n;
+	int rc;
+
+	if (p->err_fd < 0)
+		return false;
+	rc = poll(&pfd, 1, wait_ms > 0 ? (int)wait_ms : 0); /* never -1 */
+	if (rc < 0 && errno != EINTR)
+		hfail("poll: %s", strerror(errno));
+	if (rc <= 0)
+		return true;
+	n = read(p->err_fd, chunk, sizeof(chunk));
+	if (n < 0 && errno == EINTR)
+		return true;
+	if (n <= 0) {
+		close(p->err_fd);
+		p->err_fd = -1;
+		return false;
+	}
+	if (buf_add(&b, chunk, (size_t)n) != 0)
+		hfail("out of memory");
+	p->err = b.data;
+	p->err_len = b.len;
+	p->err_cap = b.cap;
+	return true;
+}
+
+/* Occurrences of text in what stderr held so far. */
+static size_t
+count_in(const struct h_proc *p, const char *text)
+{
+	return p->err != NULL ? h_count(p->err, text) : 0;
+}
+
+size_t
+h_proc_wait_log(
+    struct h_proc *p, const char *text, size_t count, long timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	size_t seen = count_in(p, text);
+
+	while (seen < count && h_now_ms() < deadline && p->err_fd >= 0) {
+		size_t before = p->err_len;
+
+		proc_read_err(p, (long)(deadline - h_now_ms()));
+		if (p->err_len != before)
+			seen = count_in(p, text);
+	}
+	return seen;
 }
 
 void
-h_proc_reap(struct h_proc *p)
+h_proc_read(struct h_proc *p, long wait_ms)
+{
+	long long deadline = h_now_ms() + wait_ms;
+
+	while (proc_read_err(p, (long)(deadline - h_now_ms())) &&
+	    h_now_ms() < deadline)
+		;
+}
+
+struct h_result
+h_finish(struct h_proc *p)
+{
+	struct h_result r;
+	char why[512] = "";
+	long pid = (long)p->pid;
+
+	memset(&r, 0, sizeof(r));
+	if (collect(p, &r, why, sizeof(why)) != 0) {
+		h_result_free(&r);
+		hfail("waiting for %ld: %s", pid, why);
+	}
+	return r;
+}
+
+/* Binds a TCP socket to port on 127.0.0.1 (0: one the kernel picks) and
+ * closes it again; the port it had, or -1 if it could not bind. */
+static int
+try_port(int port)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	port = -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+int
+h_free_port(void)
+{
+	static int next; /* never hand out one port of the range twice */
+	const char *range = getenv("PJ_TEST_PORTS");
+	int first, last, port;
+
+	if (range == NULL || sscanf(range, "%d-%d", &first, &last) != 2)
+		return try_port(0);
+	for (port = next > first ? next : first; port <= last; port++) {
+		if (port > 0 && try_port(port) == port) {
+			next = port + 1;
+			return port;
+		}
+	}
+	return -1;
+}
+
+/* Forks argv (argv[0] found on PATH) with env additions (NULL-ended)
+ * and waits for it; its exit status, 128 after a signal, -1 if no fork. */
+static int
+run_waiting(const char *const *argv, const char *const *env)
 {
 	int status = 0;
+	pid_t pid;
 
-	while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		child_setenv(env);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	p->exit_code =
-	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	p->out = slurp(p->out_path);
-	p->err = slurp(p->err_path);
-	unlink(p->out_path);
-	unlink(p->err_path);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* scripts/sandbox-db.sh cmd for s; its exit status. */
+static int
+sandbox_cmd(const char *cmd, const struct h_server *s)
+{
+	char dir[300], port[64], extra[1100];
+	const char *env[] = { dir, port, extra, "PJ_SANDBOX_TZ=", NULL };
+	const char *argv[] = { "bash", PJ_SOURCE_DIR "/scripts/sandbox-db.sh",
+		cmd, NULL };
+
+	snprintf(dir, sizeof(dir), "PJ_SANDBOX_DIR=%s", s->dir);
+	snprintf(port, sizeof(port), "PJ_SANDBOX_PORT=%d", s->port);
+	snprintf(extra, sizeof(extra), "PJ_SANDBOX_EXTRA_ARGS=%s", s->extra);
+	return run_waiting(argv, env);
+}
+
+/* h_server_start and h_server_start_local: port -1 for none. */
+static bool
+server_start(struct h_server *s, const char *dir, int port, const char *extra)
+{
+	memset(s, 0, sizeof(*s));
+	pj_strlcpy(s->dir, dir, sizeof(s->dir));
+	snprintf(s->sock, sizeof(s->sock), "%s/mysqld.sock", s->dir);
+	s->port = port < 0 ? 0 : port;
+	snprintf(s->extra, sizeof(s->extra), "%s%s", extra,
+	    port < 0 ? " --skip-networking" : "");
+	if (!h_server_start_again(s)) {
+		fprintf(stderr, "harness: the server in %s did not start\n",
+		    s->dir);
+		return false;
+	}
+	return true;
+}
+
+bool
+h_server_start(struct h_server *s, const char *dir, const char *extra)
+{
+	int port = h_free_port();
+
+	if (port < 0) {
+		memset(s, 0, sizeof(*s));
+		fprintf(stderr,
+		    "harness: no free TCP port for the server in %s\n", dir);
+		return false;
+	}
+	return server_start(s, dir, port, extra);
+}
+
+bool
+h_server_start_local(struct h_server *s, const char *dir, const char *extra)
+{
+	return server_start(s, dir, -1, extra);
+}
+
+bool
+h_server_start_again(struct h_server *s)
+{
+	if (sandbox_cmd("start", s) != 0)
+		return false;
+	s->started = true;
+	return true;
 }
 
 void
-h_proc_free(struct h_proc *p)
+h_server_stop(struct h_server *s)
 {
-	free(p->out);
-	free(p->err);
-	p->out = p->err = NULL;
+	if (s->started && sandbox_cmd("stop", s) == 0)
+		s->started = false;
+}
+
+void
+h_server_kill(struct h_server *s)
+{
+	char path[400], text[32] = "";
+	long long deadline;
+	pid_t pid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/mysqld.pid", s->dir);
+	f = fopen(path, "r");
+	if (f == NULL || fgets(text, sizeof(text), f) == NULL)
+		hfail("%s: no pid file: %s", s->dir, strerror(errno));
+	fclose(f);
+	pid = (pid_t)atol(text);
+	if (pid <= 1 || kill(pid, SIGKILL) != 0)
+		hfail("%s: cannot kill pid %ld: %s", s->dir, (long)pid,
+		    strerror(errno));
+	/* Not our child (the script started it): wait for /proc to say. */
+	deadline = h_now_ms() + 10000;
+	for (;;) {
+		char stat[64], state = 'R';
+
+		snprintf(stat, sizeof(stat), "/proc/%ld/stat", (long)pid);
+		f = fopen(stat, "r");
+		if (f == NULL)
+			break;
+		if (fscanf(f, "%*d %*s %c", &state) != 1)
+			state = 'R';
+		fclose(f);
+		if (state == 'Z' || state == 'X')
+			break;
+		if (h_now_ms() > deadline)
+			hfail("%s: pid %ld still alive", s->dir, (long)pid);
+		usleep(10 * 1000);
+	}
+}
+
+void
+h_server_use(const struct h_server *s)
+{
+	setenv("PJ_TEST_SOCKET", s->sock, 1);
+}
+
+/* Whether top is still a mkdtemp template ("...XXXXXX"). */
+static bool
+is_template(const char *top)
+{
+	size_t len = strlen(top);
+
+	return len >= 6 && strcmp(top + len - 6, "XXXXXX") == 0;
+}
+
+void
+h_servers_stop(struct h_server *const *all, size_t n, char *top)
+{
+	bool running = false;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h_server_stop(all[i]);
+		running = running || all[i]->started;
+	}
+	if (strlen(top) < 6 || is_template(top) || running)
+		return; /* never made, or a server may still use it */
+	h_remove_tree(top);
+	memset(top + strlen(top) - 6, 'X', 6);
+}
+
+int
+h_command(const char *const *argv)
+{
+	return run_waiting(argv, NULL);
+}
+
+void
+h_remove_tree(const char *path)
+{
+	const char *argv[] = { "rm", "-rf", "--", path, NULL };
+
+	(void)h_command(argv);
 }
 
 long long
@@ -868,63 +1291,48 @@ h_incomplete_left(const char *name)
 	    " WHERE c.id IS NULL");
 }
 
-static void
-expect_count(const char *name, const char *sql, long long want)
-{
-	long long got = h_query_int(name, sql);
-
-	if (got != want)
-		hfail("%s: %lld, want %lld", sql, got, want);
-}
-
 void
 h_assert_consistent(const char *name)
 {
-	expect_count(name,
+	h_expect_query(name,
 	    "SELECT COUNT(*) FROM allocations a"
 	    " LEFT JOIN consumers c ON c.uuid = a.consumer_id"
 	    " WHERE c.id IS NULL",
-	    0);
-	expect_count(
-	    name, "SELECT COUNT(*) - COUNT(DISTINCT uuid) FROM consumers", 0);
+	    "0", "allocations without their consumer");
+	h_expect_query(name,
+	    "SELECT COUNT(*) - COUNT(DISTINCT uuid) FROM consumers", "0",
+	    "consumers twice");
 }
 
 void
 h_assert_writer_invariants(
     const char *name, long long healthy, long long committed)
 {
+	char want[32];
+
 	h_assert_consistent(name);
-	/* Every consumer with allocations has its row, and only those. */
-	expect_count(name,
+	h_expect_query(name,
 	    "SELECT (SELECT COUNT(*) FROM consumers)"
 	    " - (SELECT COUNT(DISTINCT consumer_id) FROM allocations)",
-	    0);
+	    "0", "consumers without allocations");
 	/* Each committed write bumped one generation once: none lost, none
 	 * doubled; the worker's rows start at 0. */
-	expect_count(name, "SELECT SUM(generation) FROM consumers",
-	    5 * healthy + committed);
+	snprintf(want, sizeof(want), "%lld", 5 * healthy + committed);
+	h_expect_query(name, "SELECT SUM(generation) FROM consumers", want,
+	    "sum of generations");
 	/* A write replaces all of a consumer's allocations with 2 rows. */
-	expect_count(name,
+	h_expect_query(name,
 	    "SELECT COUNT(*) FROM (SELECT consumer_id,"
 	    " COUNT(*) AS n FROM allocations"
 	    " GROUP BY consumer_id HAVING n NOT IN (2, 3)) x",
-	    0);
+	    "0", "consumers with other than 2 or 3 allocations");
 }
 
 void
 h_janitor_argv(const char **argv, const char *cfg, const char *batch)
 {
-	size_t n = 0;
+	const char *const args[] = { "--batch-size", batch, "--pass",
+		"incomplete_consumers", "repair", NULL };
 
-	argv[n++] = PJ_BINARY;
-	argv[n++] = "--config";
-	argv[n++] = cfg;
-	argv[n++] = "--format";
-	argv[n++] = "json";
-	argv[n++] = "--batch-size";
-	argv[n++] = batch;
-	argv[n++] = "--pass";
-	argv[n++] = "incomplete_consumers";
-	argv[n++] = "repair";
-	argv[n] = NULL;
+	json_argv(argv, cfg, args);
 }

@@ -8,11 +8,9 @@
 
 #include <cmocka.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/time.h"
@@ -46,12 +44,13 @@ concurrency_writer_and_worker(void **state)
 {
 	char *cfg = h_config(DB, NULL);
 	char pool[64];
-	const char *jargv[12];
-	const char *wargv[] = { PJ_WRITER, "--socket", getenv("PJ_TEST_SOCKET"),
+	const char *jargv[16];
+	const char *wargv[] = { "--socket", getenv("PJ_TEST_SOCKET"),
 		"--database", DB, "--seconds", WRITER_SECONDS, "--clients", "2",
 		"--seed", "7", "--prefix", "gone-", "--pool-size", "4400",
 		"--pool-file", pool, NULL };
-	struct h_proc writer, worker;
+	struct h_proc writer_p, worker_p;
+	struct h_result writer, worker;
 	long long committed, repaired;
 	bool overlapped;
 	FILE *f;
@@ -66,13 +65,13 @@ concurrency_writer_and_worker(void **state)
 	for (i = 1; i <= HEALTHY; i += 2)
 		fprintf(f, "healthy-%08zu\n", i);
 	fclose(f);
-	h_proc_spawn(&writer, PJ_WRITER, wargv);
+	writer_p = h_start_program(PJ_WRITER, wargv, NULL);
 	pj_time_sleep_ms(300);
 	h_janitor_argv(jargv, cfg, "50");
-	h_proc_spawn(&worker, PJ_BINARY, jargv);
-	h_proc_reap(&worker);
-	overlapped = h_proc_running(&writer);
-	h_proc_reap(&writer);
+	worker_p = h_start(jargv, NULL, (uid_t)-1);
+	worker = h_finish(&worker_p);
+	overlapped = h_proc_running(&writer_p);
+	writer = h_finish(&writer_p);
 	unlink(pool);
 	print_message("writer: %s%s", writer.out, writer.err);
 	print_message(
@@ -97,8 +96,8 @@ concurrency_writer_and_worker(void **state)
 	assert_true(repaired > 0 && repaired <= INCOMPLETE);
 	assert_int_equal(h_json_field(worker.out, "failed"), 0);
 	h_assert_writer_invariants(DB, HEALTHY, committed);
-	h_proc_free(&writer);
-	h_proc_free(&worker);
+	h_result_free(&writer);
+	h_result_free(&worker);
 	free(cfg);
 }
 
@@ -109,8 +108,9 @@ concurrency_two_workers(void **state)
 	/* Without the run lock, which would make the second one wait out:
 	 * this is about the passes being safe side by side. */
 	char *cfg = h_config(DB, "worker:\n  lock:\n    enabled: false\n");
-	const char *argv[12];
-	struct h_proc w[2];
+	const char *argv[16];
+	struct h_proc p[2];
+	struct h_result w[2];
 	long long repaired = 0, missing;
 	size_t i;
 
@@ -119,10 +119,10 @@ concurrency_two_workers(void **state)
 	missing = h_incomplete_left(DB);
 	assert_int_equal(missing, 3000);
 	h_janitor_argv(argv, cfg, "50");
-	h_proc_spawn(&w[0], PJ_BINARY, argv);
-	h_proc_spawn(&w[1], PJ_BINARY, argv);
+	for (i = 0; i < 2; i++)
+		p[i] = h_start(argv, NULL, (uid_t)-1);
 	for (i = 0; i < 2; i++) {
-		h_proc_reap(&w[i]);
+		w[i] = h_finish(&p[i]);
 		print_message(
 		    "worker %zu: exit %d found=%lld repaired=%lld"
 		    " retries=%lld failed=%lld\n",
@@ -148,7 +148,7 @@ concurrency_two_workers(void **state)
 	assert_int_equal(
 	    h_query_int(DB, "SELECT COUNT(*) FROM consumers"), 500 + missing);
 	for (i = 0; i < 2; i++)
-		h_proc_free(&w[i]);
+		h_result_free(&w[i]);
 	free(cfg);
 }
 

@@ -199,6 +199,28 @@ engine_schema_missing_table(void **state)
 	free(cfg);
 }
 
+/* An id column in another collation than the key lists the passes bind:
+ * exit 65 naming the column, before any pass runs. */
+static void
+engine_schema_key_collation(void **state)
+{
+	char *cfg = h_config(DB, NULL);
+	const char *args[] = { "check", NULL };
+	struct h_result r;
+
+	(void)state;
+	seed(1);
+	h_sql(DB,
+	    "ALTER TABLE allocations MODIFY consumer_id VARCHAR(36)"
+	    " CHARACTER SET utf8mb3 COLLATE utf8mb3_unicode_ci NOT NULL;");
+	r = janitor(cfg, args);
+	h_expect_exit(&r, 65, "check with a unicode_ci consumer_id");
+	assert_non_null(strstr(
+	    r.err, "allocations.consumer_id has collation utf8mb3_unicode_ci"));
+	h_result_free(&r);
+	free(cfg);
+}
+
 /* No server behind the socket: exit 69. */
 static void
 engine_unreachable_server(void **state)
@@ -358,6 +380,7 @@ main(void)
 		cmocka_unit_test(engine_max_runtime_stops),
 		cmocka_unit_test(engine_verbose_lists_found_records),
 		cmocka_unit_test(engine_schema_missing_table),
+		cmocka_unit_test(engine_schema_key_collation),
 		cmocka_unit_test(engine_unreachable_server),
 		cmocka_unit_test(engine_adaptive_pacing_shrinks_batches),
 		cmocka_unit_test(engine_server_restart_reconnects),

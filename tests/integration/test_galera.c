@@ -33,8 +33,9 @@ static const char SQL_BUMP[] =
     "UPDATE consumers SET generation = generation + 1"
     " WHERE uuid = 'healthy-00000001'";
 
-static char node_socket[NODES + 1][1024];
-static int node_port[NODES + 1];
+/* The nodes: directory (of mysqld.pid), socket and SQL port; started by
+ * galera_start, never stopped here. */
+static struct h_server node[NODES + 1];
 
 /* PJ_GALERA_<what>_<n> from scripts/galera-sandbox.sh env, or NULL. */
 static const char *
@@ -52,7 +53,7 @@ env_or_null(const char *what, int n)
 static void
 use(int n)
 {
-	setenv("PJ_TEST_SOCKET", node_socket[n], 1);
+	h_server_use(&node[n]);
 }
 
 /* Waits until node n has applied every write set committed anywhere
@@ -65,19 +66,18 @@ sync_node(int n)
 }
 
 /* scripts/galera-sandbox.sh start: all three nodes up and synced (it
- * brings back a node that was killed); false, with its output, if not. */
+ * brings back a node that was killed); false if not (its output says
+ * why). */
 static bool
 galera_start(void)
 {
-	const char *const args[] = { "start", NULL };
-	struct h_result r = h_script("galera-sandbox.sh", args, NULL);
-	bool ok = r.exit_code == 0;
+	const char *const argv[] = { "bash",
+		PJ_SOURCE_DIR "/scripts/galera-sandbox.sh", "start", NULL };
+	int code = h_command(argv);
 
-	if (!ok)
-		fprintf(stderr, "galera-sandbox.sh start: exit %d\n%s%s",
-		    r.exit_code, r.out, r.err);
-	h_result_free(&r);
-	return ok;
+	if (code != 0)
+		fprintf(stderr, "galera-sandbox.sh start: exit %d\n", code);
+	return code == 0;
 }
 
 /* "127.0.0.1:P1, 127.0.0.1:P2, ..." for the nodes listed (0-ended). */
@@ -89,7 +89,7 @@ hosts_of(char *buf, size_t size, const int *nodes)
 	buf[0] = '\0';
 	for (; *nodes != 0 && used < size; nodes++)
 		used += (size_t)snprintf(buf + used, size - used,
-		    "%s127.0.0.1:%d", used > 0 ? ", " : "", node_port[*nodes]);
+		    "%s127.0.0.1:%d", used > 0 ? ", " : "", node[*nodes].port);
 }
 
 /* Every node holds the same data, and it satisfies the invariants. */
@@ -114,7 +114,7 @@ assert_nodes_agree(long long committed)
 }
 
 static void
-print_worker(const char *who, const struct h_proc *w)
+print_worker(const char *who, const struct h_result *w)
 {
 	print_message(
 	    "%s: exit %d repaired=%lld batches=%lld retries=%lld"
@@ -128,7 +128,7 @@ print_worker(const char *who, const struct h_proc *w)
 }
 
 static void
-expect_clean_worker(const char *who, const struct h_proc *w)
+expect_clean_worker(const char *who, const struct h_result *w)
 {
 	if (w->exit_code != 0)
 		fail_msg(
@@ -137,12 +137,11 @@ expect_clean_worker(const char *who, const struct h_proc *w)
 }
 
 static void
-writer_argv(const char **argv, int node, const char *seed)
+writer_argv(const char **argv, int n, const char *seed)
 {
-	const char *const args[] = { PJ_WRITER, "--socket", node_socket[node],
-		"--database", DB, "--seconds", WRITER_SECONDS, "--clients", "2",
-		"--seed", seed, "--prefix", "gone-", "--pool-size", "4400",
-		NULL };
+	const char *const args[] = { "--socket", node[n].sock, "--database", DB,
+		"--seconds", WRITER_SECONDS, "--clients", "2", "--seed", seed,
+		"--prefix", "gone-", "--pool-size", "4400", NULL };
 
 	memcpy(argv, args, sizeof(args));
 }
@@ -190,8 +189,9 @@ galera_commit_certification_failure(void **state)
 static void
 galera_worker_and_writers_on_other_nodes(void **state)
 {
-	const char *wargv[2][18], *jargv[12];
-	struct h_proc writer[2], worker;
+	const char *wargv[2][18], *jargv[16];
+	struct h_proc writer_p[2], worker_p;
+	struct h_result writer[2], worker;
 	long long committed = 0, cert = 0;
 	bool overlapped;
 	char *cfg;
@@ -204,16 +204,17 @@ galera_worker_and_writers_on_other_nodes(void **state)
 	for (i = 0; i < 2; i++) {
 		sync_node(2 + i);
 		writer_argv(wargv[i], 2 + i, i == 0 ? "7" : "8");
-		h_proc_spawn(&writer[i], PJ_WRITER, wargv[i]);
+		writer_p[i] = h_start_program(PJ_WRITER, wargv[i], NULL);
 	}
 	pj_time_sleep_ms(300);
 	h_janitor_argv(jargv, cfg, "50");
-	h_proc_spawn(&worker, PJ_BINARY, jargv);
-	h_proc_reap(&worker);
-	overlapped = h_proc_running(&writer[0]) && h_proc_running(&writer[1]);
+	worker_p = h_start(jargv, NULL, (uid_t)-1);
+	worker = h_finish(&worker_p);
+	overlapped =
+	    h_proc_running(&writer_p[0]) && h_proc_running(&writer_p[1]);
 	print_worker("worker on node 1", &worker);
 	for (i = 0; i < 2; i++) {
-		h_proc_reap(&writer[i]);
+		writer[i] = h_finish(&writer_p[i]);
 		print_message("writer on node %d: %s%s", 2 + i, writer[i].out,
 		    writer[i].err);
 		if (writer[i].exit_code != 0)
@@ -234,8 +235,8 @@ galera_worker_and_writers_on_other_nodes(void **state)
 	assert_true(cert > 0);
 	assert_nodes_agree(committed);
 	for (i = 0; i < 2; i++)
-		h_proc_free(&writer[i]);
-	h_proc_free(&worker);
+		h_result_free(&writer[i]);
+	h_result_free(&worker);
 }
 
 /* Two workers on two nodes at once, GET_LOCK being node-local: each
@@ -243,8 +244,9 @@ galera_worker_and_writers_on_other_nodes(void **state)
 static void
 galera_two_workers_on_two_nodes(void **state)
 {
-	const char *argv[2][12];
-	struct h_proc w[2];
+	const char *argv[2][16];
+	struct h_proc p[2];
+	struct h_result w[2];
 	char *cfg[2];
 	long long missing, repaired = 0;
 	int i;
@@ -260,9 +262,9 @@ galera_two_workers_on_two_nodes(void **state)
 		h_janitor_argv(argv[i], cfg[i], "50");
 	}
 	for (i = 0; i < 2; i++)
-		h_proc_spawn(&w[i], PJ_BINARY, argv[i]);
+		p[i] = h_start(argv[i], NULL, (uid_t)-1);
 	for (i = 0; i < 2; i++) {
-		h_proc_reap(&w[i]);
+		w[i] = h_finish(&p[i]);
 		print_worker(
 		    i == 0 ? "worker on node 1" : "worker on node 2", &w[i]);
 	}
@@ -275,7 +277,7 @@ galera_two_workers_on_two_nodes(void **state)
 	use(3);
 	assert_int_equal(h_incomplete_left(DB), 0);
 	for (i = 0; i < 2; i++) {
-		h_proc_free(&w[i]);
+		h_result_free(&w[i]);
 		free(cfg[i]);
 	}
 }
@@ -295,7 +297,7 @@ galera_desynced_node_refused(void **state)
 	(void)state;
 	snprintf(node3, sizeof(node3),
 	    "event=reconnected attempts=1 endpoint=\"127.0.0.1:%d\"",
-	    node_port[3]);
+	    node[3].port);
 	use(1);
 	h_seed_consumers(DB, 10, 200);
 	sync_node(2);
@@ -333,19 +335,6 @@ resync_node2(void **state)
 	return 0;
 }
 
-static pid_t
-node_pid(int n)
-{
-	const char *path = env_or_null("PID_FILE", n);
-	FILE *f = path != NULL ? fopen(path, "r") : NULL;
-	long pid = 0;
-
-	if (f == NULL || fscanf(f, "%ld", &pid) != 1)
-		fail_msg("no pid for node %d", n);
-	fclose(f);
-	return (pid_t)pid;
-}
-
 /* Node 1 dies (SIGKILL) under a worker connected to it: the worker
  * moves to another node of database.hosts and finishes there, the
  * data satisfies every invariant, a rerun on a surviving node finishes,
@@ -354,19 +343,19 @@ static void
 galera_node_killed_mid_run(void **state)
 {
 	static const int nodes[] = { 1, 2, 3, 0 };
-	const char *argv[12];
+	const char *argv[16];
 	const char *rerun[] = { "--pass", "incomplete_consumers", "repair",
 		NULL };
 	char hosts[256], moved_to[2][64];
-	struct h_proc w;
-	struct h_result r;
+	struct h_proc p;
+	struct h_result w, r;
 	char *cfg;
 	int i;
 
 	(void)state;
 	for (i = 0; i < 2; i++)
 		snprintf(moved_to[i], sizeof(moved_to[i]),
-		    "endpoint=\"127.0.0.1:%d\"", node_port[2 + i]);
+		    "endpoint=\"127.0.0.1:%d\"", node[2 + i].port);
 	use(1);
 	h_seed_consumers(DB, HEALTHY, 3000);
 	sync_node(2);
@@ -375,13 +364,14 @@ galera_node_killed_mid_run(void **state)
 	    "worker:\n  reconnect_deadline: 20s\n  retry_backoff: 50ms\n"
 	    "  sleep_between_batches: 20ms\n");
 	h_janitor_argv(argv, cfg, "10");
-	h_proc_spawn(&w, PJ_BINARY, argv);
-	/* Kill it once the worker has committed some batches there. */
+	p = h_start(argv, NULL, (uid_t)-1);
+	/* Kill it once the worker has committed some batches there (reading
+	 * its log meanwhile, which must not fill the pipe). */
 	for (i = 0; i < 100 && h_incomplete_left(DB) > 2800; i++)
-		pj_time_sleep_ms(50);
-	assert_true(h_proc_running(&w));
-	assert_int_equal(kill(node_pid(1), SIGKILL), 0);
-	h_proc_reap(&w);
+		h_proc_read(&p, 50);
+	assert_true(h_proc_running(&p));
+	h_server_kill(&node[1]);
+	w = h_finish(&p);
 	print_worker("worker (node 1 killed)", &w);
 	/* With database.hosts it moves on (alone it would end with 69,
 	 * as galera_desynced_node_refused shows). */
@@ -406,7 +396,7 @@ galera_node_killed_mid_run(void **state)
 	if (!galera_start())
 		fail_msg("node 1 did not rejoin");
 	assert_nodes_agree(0);
-	h_proc_free(&w);
+	h_result_free(&w);
 }
 
 int
@@ -425,18 +415,26 @@ main(void)
 	for (n = 1; n <= NODES; n++) {
 		const char *sock = env_or_null("SOCKET", n);
 		const char *port = env_or_null("SQL_PORT", n);
+		const char *pid_file = env_or_null("PID_FILE", n);
+		char *slash;
 
-		if (sock == NULL || port == NULL ||
-		    env_or_null("PID_FILE", n) == NULL) {
-			fprintf(stderr,
-			    "%s: no Galera cluster (PJ_GALERA_SOCKET_%d is not "
-			    "set): run scripts/galera-sandbox.sh start and "
-			    "eval \"$(scripts/galera-sandbox.sh env)\"\n",
-			    h_skip_allowed() ? "SKIP" : "FAIL", n);
-			return h_skip_allowed() ? 77 : 1;
-		}
-		snprintf(node_socket[n], sizeof(node_socket[n]), "%s", sock);
-		node_port[n] = atoi(port);
+		if (sock == NULL || port == NULL || pid_file == NULL)
+			return h_cannot_run(
+			    "no Galera cluster (PJ_GALERA_SOCKET_"
+			    "n, PJ_GALERA_SQL_PORT_n or "
+			    "PJ_GALERA_PID_FILE_n is not set)",
+			    "run scripts/galera-sandbox.sh start and eval "
+			    "\"$(scripts/galera-sandbox.sh env)\"");
+		snprintf(node[n].sock, sizeof(node[n].sock), "%s", sock);
+		node[n].port = atoi(port);
+		snprintf(node[n].dir, sizeof(node[n].dir), "%s", pid_file);
+		slash = strrchr(node[n].dir, '/');
+		if (slash == NULL || strcmp(slash, "/mysqld.pid") != 0)
+			return h_cannot_run(
+			    "PJ_GALERA_PID_FILE_n does not end "
+			    "in /mysqld.pid",
+			    NULL);
+		*slash = '\0';
 	}
 	/* All three up and synced (brings back a node an earlier run
 	 * killed); fails with the node's log otherwise. */

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "tests/integration/harness.h"
+#include "worker/pass.h"
 
 #define DB "pj_it_incomplete"
 
@@ -310,6 +312,79 @@ incomplete_consumers_report_mode(void **state)
 	free(cfg);
 }
 
+/* Another session's writes that the batch's locks must hold off. */
+static const char SQL_DELETE_ALLOCATIONS[] =
+    "DELETE FROM allocations WHERE consumer_id = ?";
+static const char SQL_CREATE_CONSUMER[] =
+    "INSERT INTO consumers (uuid, project_id, user_id) VALUES (?, 1, 1)";
+
+/* Runs sql for uuid in its own transaction on db; its status. */
+static int
+try_write(struct pj_db *db, const char *sql, const char *uuid)
+{
+	struct pj_param p = PJ_TEXT(uuid);
+	struct pj_error err = { 0 };
+	int rc;
+
+	rc = pj_db_begin(db, &err);
+	if (rc == PJ_OK)
+		rc = pj_db_exec(db, sql, &p, 1, NULL, &err);
+	pj_db_rollback(db);
+	return rc;
+}
+
+/*
+ * One batch by hand, as the engine runs it: a candidate whose allocations
+ * went away after the find is not created (the re-check under the lock),
+ * and until COMMIT no one else can delete the allocations of a consumer
+ * the batch created, nor create a candidate's consumers row.
+ */
+static void
+incomplete_consumers_batch_locks_and_rechecks(void **state)
+{
+	const struct pj_pass *pass = &pj_pass_incomplete_consumers;
+	struct pj_key keys[4];
+	struct pj_batch b = { keys, 0, 4 };
+	struct pj_error err = { 0 };
+	struct pj_config cfg;
+	struct pj_ctx ctx;
+	struct pj_db *other;
+	size_t repaired = 0;
+
+	(void)state;
+	seed(1, 2);
+	assert_int_equal(pj_cfg_defaults(&cfg, &err), PJ_OK);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.db = h_connect(DB);
+	ctx.cfg = &cfg;
+	ctx.run_id = "lock-test";
+	assert_int_equal(pass->find_batch(&ctx, NULL, &b, &err), PJ_OK);
+	assert_int_equal(b.n, 2);
+	assert_string_equal(b.keys[1].text, "gone-00000002");
+	h_sql(
+	    DB, "DELETE FROM allocations WHERE consumer_id = 'gone-00000002'");
+
+	other = h_connect_waiting(DB, 1000);
+	assert_int_equal(pj_db_begin(ctx.db, &err), PJ_OK);
+	assert_int_equal(pass->repair_batch(&ctx, &b, &repaired, &err), PJ_OK);
+	assert_int_equal(repaired, 1);
+	assert_int_equal(
+	    try_write(other, SQL_DELETE_ALLOCATIONS, "gone-00000001"),
+	    PJ_ERETRY);
+	assert_int_equal(
+	    try_write(other, SQL_CREATE_CONSUMER, "gone-00000002"), PJ_ERETRY);
+	assert_int_equal(pj_db_commit(ctx.db, &err), PJ_OK);
+
+	assert_int_equal(h_query_int(DB,
+	                     "SELECT COUNT(*) FROM consumers"
+	                     " WHERE uuid LIKE 'gone-%'"),
+	    1);
+	assert_int_equal(
+	    try_write(other, SQL_DELETE_ALLOCATIONS, "gone-00000001"), PJ_OK);
+	pj_db_close(other);
+	pj_db_close(ctx.db);
+}
+
 int
 main(void)
 {
@@ -322,6 +397,7 @@ main(void)
 		cmocka_unit_test(incomplete_consumers_hostile_ids),
 		cmocka_unit_test(incomplete_consumers_max_rows),
 		cmocka_unit_test(incomplete_consumers_report_mode),
+		cmocka_unit_test(incomplete_consumers_batch_locks_and_rechecks),
 	};
 	int failed;
 

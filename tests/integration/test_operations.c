@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tests/integration/harness.h"
@@ -22,15 +21,6 @@ struct proc {
 	pid_t pid;
 	char out[64], err[64]; /* temp files holding its output */
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 seed(int incomplete)
@@ -82,10 +72,10 @@ spawn(struct proc *p, const char *config, const char *const *args)
 static int
 wait_for(struct proc *p, long long limit_ms)
 {
-	long long deadline = now_ms() + limit_ms;
+	long long deadline = h_now_ms() + limit_ms;
 	int status;
 
-	while (now_ms() < deadline) {
+	while (h_now_ms() < deadline) {
 		if (waitpid(p->pid, &status, WNOHANG) == p->pid)
 			return WIFEXITED(status) ? WEXITSTATUS(status)
 			                         : 128 + WTERMSIG(status);
@@ -134,7 +124,7 @@ operations_sigterm_stops_cleanly(void **state)
 	seed(20000);
 	spawn(&p, cfg, args);
 	usleep(1500 * 1000);
-	t0 = now_ms();
+	t0 = h_now_ms();
 	assert_int_equal(kill(p.pid, SIGTERM), 0);
 	code = wait_for(&p, 3000);
 	if (code < 0) {
@@ -142,7 +132,7 @@ operations_sigterm_stops_cleanly(void **state)
 		fail_msg("still running 3 s after SIGTERM");
 	}
 	print_message(
-	    "exited %d in %lld ms after SIGTERM\n", code, now_ms() - t0);
+	    "exited %d in %lld ms after SIGTERM\n", code, h_now_ms() - t0);
 	assert_int_equal(code, 1);
 	out = slurp(p.out);
 	assert_non_null(strstr(out, "\"stopped_by\":\"signal\""));

@@ -466,7 +466,9 @@ orphaned_consumers_rechecks_under_lock(void **state)
 		fail_msg("defaults: %s", err.msg);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct pj_batch b = { keys, 0, 4 };
-		struct pj_ctx ctx = { NULL, &cfg, RUN_ID, true };
+		struct pj_ctx ctx = {
+			.cfg = &cfg, .run_id = RUN_ID, .archive = true
+		};
 		size_t repaired = 0;
 		int rc;
 

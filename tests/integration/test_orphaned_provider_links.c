@@ -94,27 +94,17 @@ seed(bool bulk)
 		h_sql(DB, SEED_BULK);
 }
 
-static void
-expect_query(const char *sql, const char *want, const char *what)
-{
-	char *got = h_query(DB, sql);
-
-	if (strcmp(got, want) != 0)
-		fail_msg("%s: got '%s', expected '%s'", what, got, want);
-	free(got);
-}
-
 /* Every archived link holds its whole old row, read from the copies. */
 static void
 expect_archived_rows(void)
 {
-	expect_query(
+	h_expect_query(DB,
 	    "SELECT GROUP_CONCAT(row_key ORDER BY row_key)"
 	    " FROM placement_janitor_archive WHERE pass = '" PASS
 	    "' AND action = 'delete'"
 	    " AND table_name = 'resource_provider_aggregates'",
 	    "1,9,10,7,3,8,5,1,5,9", "archived aggregate links");
-	expect_query(
+	h_expect_query(DB,
 	    "SELECT GROUP_CONCAT(row_key ORDER BY row_key)"
 	    " FROM placement_janitor_archive WHERE pass = '" PASS
 	    "' AND action = 'delete'"
@@ -199,9 +189,9 @@ orphaned_provider_links_repairs_only_damage(void **state)
 		assert_int_equal(h_query_int(DB, SQL_DAMAGED), 0);
 		healthy_after = h_query(DB, SQL_HEALTHY_SUM);
 		assert_string_equal(healthy_before, healthy_after);
-		expect_query(
-		    SQL_UNTOUCHED_SUM, untouched_before, "providers 2 and 10");
-		expect_query(
+		h_expect_query(DB, SQL_UNTOUCHED_SUM, untouched_before,
+		    "providers 2 and 10");
+		h_expect_query(DB,
 		    "SELECT GROUP_CONCAT(generation ORDER BY id)"
 		    " FROM resource_providers WHERE id IN (1, 3, 4)",
 		    cases[i].generations, cases[i].batch);

@@ -46,6 +46,8 @@ static const struct good_case good[] = {
 	    0, false, 0 },
 };
 
+#define UUID36 "5d7c1a9e-0b2f-4c6d-8e1a-2b3c4d5e6f70"
+
 struct bad_case {
 	const char *args[MAX_ARGS];
 	const char *message; /* a part of the error */
@@ -66,6 +68,22 @@ static const struct bad_case bad[] = {
 	{ { "--pass", "no_such_pass", "check" }, "unknown pass" },
 	{ { "--bogus", "check" }, "bad option" },
 	{ { "check", "--batch-size" }, "bad option or missing argument" },
+	{ { "--provider", "", "check" }, "--provider: expected a uuid" },
+	{ { "--provider", UUID36 "0", "check" },
+	    "--provider: expected a uuid (hex digits and dashes, at most 36)" },
+	{ { "--consumer", "c1'; DELETE FROM consumers; --", "repair" },
+	    "--consumer: expected a uuid" },
+	{ { "--consumer", "ab cd", "check" }, "--consumer: expected a uuid" },
+	{ { "--consumer", "g1", "check" }, "--consumer: expected a uuid" },
+	{ { "check", "--provider" }, "bad option or missing argument" },
+	{ { "--provider", "a1", "grants" },
+	    "--provider: only with check, repair or run" },
+	{ { "--consumer", "c1", "config-check" },
+	    "--consumer: only with check, repair or run" },
+	{ { "restore", "--run", "ab", "--provider", "a1" },
+	    "--provider: only with check, repair or run" },
+	{ { "archive", "list", "--consumer", "c1" },
+	    "--consumer: only with check, repair or run" },
 };
 
 #define RUN36 "4b1f0c2e-6204-42a7-a4e6-9520d4063a5d"
@@ -188,6 +206,64 @@ test_bad(void **state)
 	}
 }
 
+/* --provider and --consumer: kept in order, each with its kind. */
+static void
+test_scope_good(void **state)
+{
+	static const char *const args[] = { "--provider", UUID36, "--consumer",
+		"C1", "--provider", "a3", "repair", NULL };
+	static const char *const none[] = { "check", NULL };
+	struct pj_error err;
+	struct pj_cli cli;
+
+	(void)state;
+	if (parse(args, &cli, &err) != PJ_OK)
+		fail_msg("scope: %s", err.msg);
+	assert_int_equal(cli.n_scope, 3);
+	assert_string_equal(cli.scope[0].uuid, UUID36);
+	assert_false(cli.scope[0].consumer);
+	assert_string_equal(cli.scope[1].uuid, "C1");
+	assert_true(cli.scope[1].consumer);
+	assert_string_equal(cli.scope[2].uuid, "a3");
+	assert_false(cli.scope[2].consumer);
+	if (parse(none, &cli, &err) != PJ_OK)
+		fail_msg("no scope: %s", err.msg);
+	assert_int_equal(cli.n_scope, 0);
+}
+
+/* PJ_MAX_SCOPE entries are fine, one more is a usage error. */
+static void
+test_scope_limit(void **state)
+{
+	char *argv[2 * (PJ_MAX_SCOPE + 1) + 3];
+	struct pj_error err;
+	struct pj_cli cli;
+	int argc, n, i;
+
+	(void)state;
+	for (n = PJ_MAX_SCOPE; n <= PJ_MAX_SCOPE + 1; n++) {
+		argc = 0;
+		argv[argc++] = (char *)"placement-janitor";
+		for (i = 0; i < n; i++) {
+			argv[argc++] =
+			    (char *)(i % 2 == 0 ? "--provider" : "--consumer");
+			argv[argc++] = (char *)"ab";
+		}
+		argv[argc++] = (char *)"check";
+		argv[argc] = NULL;
+		memset(&err, 0, sizeof(err));
+		if (n == PJ_MAX_SCOPE) {
+			if (pj_cli_parse(argc, argv, &cli, &err) != PJ_OK)
+				fail_msg("%d entries: %s", n, err.msg);
+			assert_int_equal(cli.n_scope, PJ_MAX_SCOPE);
+		} else {
+			assert_int_equal(
+			    pj_cli_parse(argc, argv, &cli, &err), PJ_EINVAL);
+			assert_non_null(strstr(err.msg, "at most 100"));
+		}
+	}
+}
+
 static void
 test_archive_commands_good(void **state)
 {
@@ -298,6 +374,9 @@ test_usage_lists_every_exit_code(void **state)
 	assert_non_null(strstr(text, "archive purge"));
 	assert_non_null(strstr(text, "--run ID"));
 	assert_non_null(strstr(text, "--older-than D"));
+	assert_non_null(strstr(text, "--provider UUID"));
+	assert_non_null(strstr(text, "--consumer UUID"));
+	assert_non_null(strstr(text, "--consumer uuid was not found"));
 	free(text);
 }
 
@@ -307,6 +386,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_scope_good),
+		cmocka_unit_test(test_scope_limit),
 		cmocka_unit_test(test_archive_commands_good),
 		cmocka_unit_test(test_archive_commands_bad),
 		cmocka_unit_test(test_apply_overrides),

@@ -116,6 +116,10 @@ static const struct line_case text_cases[] = {
 	    "level=info event=e path=C:\\\\n\n" },
 	{ PJ_LOG_INFO, NULL, "e", "name=caf\xc3\xa9",
 	    "level=info event=e name=caf\xc3\xa9\n" },
+	/* cut in a character, a stray byte, a surrogate, an overlong '/' */
+	{ PJ_LOG_INFO, NULL, "e", "v=\xe2\x82 \xff \xed\xa0\x80 \xc0\xaf",
+	    "level=info event=e v=\\xe2\\x82 \\xff \\xed\\xa0\\x80 "
+	    "\\xc0\\xaf\n" },
 	{ PJ_LOG_DEBUG, NULL, "ev\nil", "", "level=debug event=ev\\nil\n" },
 };
 

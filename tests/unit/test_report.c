@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "worker/exitcode.h"
+
 #define RUN_ID "4b1f0c2e-8d7a-4c3b-9e2f-0a1b2c3d4e5f"
 
 /* noinline: inlined, GCC 12 -O2 mistakes the memstream's buffer pointer
@@ -76,15 +78,16 @@ test_json_sample(void **state)
 	    "\"seconds\":1.234,\"exit_code\":2,\"stopped_by\":\"max_rows\","
 	    "\"error\":null,\"passes\":["
 	    "{\"name\":\"incomplete_consumers\",\"mode\":\"repair\","
-	    "\"ran\":true,\"found\":12,\"repaired\":10,\"failed\":2,"
+	    "\"ran\":true,\"scope\":null,\"found\":12,\"repaired\":10,\"failed\":2,"
 	    "\"remaining\":2,\"batches\":3,\"retries\":4,\"conflicts\":1,"
 	    "\"certification_failures\":2,\"seconds\":1.234,"
 	    "\"error\":\"deadlock \\\"found\\\"\\nwhen\\\\x\"},"
 	    "{\"name\":\"root_provider_ids\",\"mode\":\"report\","
-	    "\"ran\":false,\"found\":0,\"repaired\":0,\"failed\":0,"
-	    "\"remaining\":0,\"batches\":0,\"retries\":0,\"conflicts\":0,"
-	    "\"certification_failures\":0,\"seconds\":0.000,"
-	    "\"error\":null}]}\n";
+	    "\"ran\":false,\"scope\":null,\"found\":0,\"repaired\":0,"
+	    "\"failed\":0,\"remaining\":0,\"batches\":0,\"retries\":0,"
+	    "\"conflicts\":0,\"certification_failures\":0,"
+	    "\"seconds\":0.000,\"error\":null}],"
+	    "\"scope\":null}\n";
 	struct pj_run_report *r = calloc(1, sizeof(*r));
 	char *got;
 
@@ -105,7 +108,8 @@ test_json_empty(void **state)
 	    "\","
 	    "\"run_id\":\"\",\"command\":null,\"dry_run\":true,"
 	    "\"started_at\":\"\",\"seconds\":0.000,\"exit_code\":70,"
-	    "\"stopped_by\":null,\"error\":\"out of memory\",\"passes\":[]}\n";
+	    "\"stopped_by\":null,\"error\":\"out of memory\",\"passes\":[],"
+	    "\"scope\":null}\n";
 	struct pj_run_report *r = calloc(1, sizeof(*r));
 	char *got;
 
@@ -270,6 +274,63 @@ test_table_outcome(void **state)
 	free(r);
 }
 
+/* A scoped run: its entries, the one not found, a pass that is n/a. */
+static void
+test_scope(void **state)
+{
+	static const char *const table_lines[] = {
+		"root_provider_ids     report    n/a       n/a     n/a        n/a"
+		"        -\n",
+		"scope: provider a1\n",
+		"scope: consumer ffff not found\n",
+		"scope: n/a: the pass cannot find rows",
+		"exit 1 (scope uuid not found)\n",
+	};
+	static const char *const json_parts[] = {
+		"\"ran\":true,\"scope\":\"providers\",",
+		"\"ran\":false,\"scope\":\"not_applicable\",",
+		"\"scope\":{\"providers\":[\"a1\"],\"consumers\":[\"ffff\"],"
+		"\"not_found\":{\"providers\":[],\"consumers\":[\"ffff\"]}}}\n",
+	};
+	struct pj_run_report *r = calloc(1, sizeof(*r));
+	char *got;
+	size_t i;
+
+	(void)state;
+	assert_non_null(r);
+	sample(r);
+	r->stopped_by = NULL;
+	r->passes[0].failed = 0;
+	r->passes[0].remaining = 0;
+	r->passes[0].error[0] = '\0';
+	r->passes[0].scope = "providers";
+	r->passes[1].scope = "not_applicable";
+	r->n_scope = 2;
+	snprintf(r->scope[0].uuid, sizeof(r->scope[0].uuid), "a1");
+	r->scope[0].found = true;
+	snprintf(r->scope[1].uuid, sizeof(r->scope[1].uuid), "ffff");
+	r->scope[1].consumer = true;
+	assert_int_equal(pj_report_scope_missing(r), 1);
+	/* Not found: what was asked for was not checked, never exit 0. */
+	r->exit_code = pj_exit_for_run(PJ_OK, r);
+	assert_int_equal(r->exit_code, 1);
+	got = render(r, false);
+	for (i = 0; i < sizeof(table_lines) / sizeof(table_lines[0]); i++) {
+		if (strstr(got, table_lines[i]) == NULL)
+			fail_msg("table lacks \"%s\": %s", table_lines[i], got);
+	}
+	free(got);
+	got = render(r, true);
+	for (i = 0; i < sizeof(json_parts) / sizeof(json_parts[0]); i++) {
+		if (strstr(got, json_parts[i]) == NULL)
+			fail_msg("json lacks %s: %s", json_parts[i], got);
+	}
+	free(got);
+	r->scope[1].found = true;
+	assert_int_equal(pj_exit_for_run(PJ_OK, r), 0);
+	free(r);
+}
+
 int
 main(void)
 {
@@ -279,6 +340,7 @@ main(void)
 		cmocka_unit_test(test_json_hostile_errors),
 		cmocka_unit_test(test_table_sample),
 		cmocka_unit_test(test_table_outcome),
+		cmocka_unit_test(test_scope),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
