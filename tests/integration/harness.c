@@ -811,9 +811,8 @@ h_pass_has(const char *pass, const char *json, const char *member)
 	return p != NULL && (end == NULL || p < end);
 }
 
-/* argv (16 slots): "--config config --format json", then args. */
-static void
-json_argv(const char **argv, const char *config, const char *const *args)
+void
+h_json_argv(const char **argv, const char *config, const char *const *args)
 {
 	size_t n = 0;
 
@@ -831,7 +830,7 @@ h_run_json(const char *config, const char *const *args)
 {
 	const char *argv[16];
 
-	json_argv(argv, config, args);
+	h_json_argv(argv, config, args);
 	return h_run(argv, NULL);
 }
 
@@ -945,6 +944,22 @@ h_proc_running(const struct h_proc *p)
 	    0)
 		hfail("waitid %ld: %s", (long)p->pid, strerror(errno));
 	return info.si_pid == 0;
+}
+
+bool
+h_proc_wait_exit(struct h_proc *p, long timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+
+	while (h_proc_running(p)) {
+		if (h_now_ms() >= deadline)
+			return false;
+		if (p->err_fd >= 0)
+			h_proc_read(p, 20);
+		else
+			usleep(20 * 1000);
+	}
+	return true;
 }
 
 /* Reads what stderr has within wait_ms into p->err; false at its end. */
@@ -1334,5 +1349,5 @@ h_janitor_argv(const char **argv, const char *cfg, const char *batch)
 	const char *const args[] = { "--batch-size", batch, "--pass",
 		"incomplete_consumers", "repair", NULL };
 
-	json_argv(argv, cfg, args);
+	h_json_argv(argv, cfg, args);
 }

@@ -82,6 +82,10 @@ long long h_pass_field(const char *pass, const char *json, const char *field);
  * "\"scope\":\"not_applicable\"". */
 bool h_pass_has(const char *pass, const char *json, const char *member);
 
+/* argv (16 slots) of "--config config --format json", then args
+ * (NULL-ended), for h_start. */
+void h_json_argv(
+    const char **argv, const char *config, const char *const *args);
 /* h_run with "--config config --format json" before args (NULL-ended). */
 struct h_result h_run_json(const char *config, const char *const *args);
 
@@ -139,6 +143,10 @@ struct h_proc h_start_program(
     const char *path, const char *const *argv, const char *const *env);
 /* True while a started process has not exited (it stays for h_finish). */
 bool h_proc_running(const struct h_proc *p);
+/* Waits at most timeout_ms for a started process to exit, reading its
+ * stderr meanwhile: true once it has (h_finish then returns at once),
+ * false if it still runs. */
+bool h_proc_wait_exit(struct h_proc *p, long timeout_ms);
 
 /*
  * A private mariadbd of one test, beside the shared sandbox, for tests that
