@@ -21,6 +21,8 @@ struct pj_db {
 	MYSQL *conn; /* NULL after a failed reconnect */
 	struct pj_db_config cfg;
 	bool in_tx;
+	size_t host_index; /* into cfg.hosts, when it has entries */
+	char endpoint[PJ_DB_PATH_MAX];
 };
 
 struct pj_col {
@@ -142,6 +144,10 @@ db_fail(MYSQL *conn, MYSQL_STMT *stmt, const char *what, struct pj_error *err)
 		msg = mysql_error(conn);
 	}
 	code = pj_db_classify(no);
+	/* Older Galera servers word a brute-force abort (a write set from
+	 * another node won) so; MariaDB 10.11 says "Deadlock found". */
+	if (code == PJ_ERETRY && strstr(msg, "WSREP detected deadlock") != NULL)
+		code = PJ_ECERT;
 	if (code == PJ_OK) /* a failure the library did not explain */
 		return pj_error_set(
 		    err, PJ_EDB, "%.60s: failed without an error number", what);
@@ -382,12 +388,27 @@ static int
 open_conn(struct pj_db *db, struct pj_error *err)
 {
 	const struct pj_db_config *cfg = &db->cfg;
+	const char *host = cfg->host;
+	int64_t port = cfg->port;
 	char password[PJ_DB_TEXT_MAX];
+	char what[PJ_DB_PATH_MAX + 16] = "connect";
 	bool have = false;
 	MYSQL *conn = NULL;
 	MYSQL *ok;
 	int rc;
 
+	if (cfg->n_hosts > 0) {
+		host = cfg->hosts[db->host_index].host;
+		port = cfg->hosts[db->host_index].port;
+	}
+	if (cfg->socket[0] != '\0')
+		pj_strlcpy(db->endpoint, cfg->socket, sizeof(db->endpoint));
+	else
+		snprintf(db->endpoint, sizeof(db->endpoint), "%s:%lld", host,
+		    (long long)port);
+	/* Which of several servers failed is worth saying. */
+	if (cfg->n_hosts > 0)
+		snprintf(what, sizeof(what), "connect %s", db->endpoint);
 	conn = mysql_init(NULL);
 	if (conn == NULL) {
 		rc = pj_error_set(err, PJ_ENOMEM, "connect: out of memory");
@@ -406,8 +427,8 @@ open_conn(struct pj_db *db, struct pj_error *err)
 		password[0] = '\0';
 		have = true;
 	}
-	ok = mysql_real_connect(conn, opt_str(cfg->host), opt_str(cfg->user),
-	    have ? password : NULL, opt_str(cfg->name), (unsigned int)cfg->port,
+	ok = mysql_real_connect(conn, opt_str(host), opt_str(cfg->user),
+	    have ? password : NULL, opt_str(cfg->name), (unsigned int)port,
 	    opt_str(cfg->socket), 0);
 	pj_wipe(password, sizeof(password));
 	/* The library keeps copies (ours, and an option file's) for a
@@ -417,7 +438,7 @@ open_conn(struct pj_db *db, struct pj_error *err)
 	if (conn->options.password != NULL)
 		pj_wipe(conn->options.password, strlen(conn->options.password));
 	if (ok == NULL) {
-		rc = db_fail(conn, NULL, "connect", err);
+		rc = db_fail(conn, NULL, what, err);
 		goto out;
 	}
 	rc = check_tls(conn, cfg, err);
@@ -450,7 +471,14 @@ pj_db_connect(
 		goto out;
 	}
 	db->cfg = *cfg;
-	rc = open_conn(db, err);
+	/* The first host that answers; a refusal (not an unreachable
+	 * server) would be the same on every node: stop there. */
+	for (db->host_index = 0;; db->host_index++) {
+		rc = open_conn(db, err);
+		if (rc != PJ_ECONN || db->host_index + 1 >= cfg->n_hosts)
+			break;
+		pj_error_clear(err);
+	}
 	if (rc)
 		goto out;
 	*out = db;
@@ -463,11 +491,29 @@ out:
 int
 pj_db_reconnect(struct pj_db *db, struct pj_error *err)
 {
+	size_t tries = db->cfg.n_hosts > 0 ? db->cfg.n_hosts : 1, i;
+	int rc = PJ_OK;
+
 	if (db->conn != NULL)
 		mysql_close(db->conn);
 	db->conn = NULL;
 	db->in_tx = false;
-	return open_conn(db, err);
+	for (i = 0; i < tries; i++) {
+		if (db->cfg.n_hosts > 0)
+			db->host_index = (db->host_index + 1) % db->cfg.n_hosts;
+		if (i > 0)
+			pj_error_clear(err);
+		rc = open_conn(db, err);
+		if (rc != PJ_ECONN)
+			break;
+	}
+	return rc;
+}
+
+const char *
+pj_db_endpoint(const struct pj_db *db)
+{
+	return db->endpoint;
 }
 
 void
@@ -523,10 +569,18 @@ pj_db_commit(struct pj_db *db, struct pj_error *err)
 		return pj_error_set(
 		    err, PJ_EINTERNAL, "commit: no transaction is open");
 	/* On failure in_tx stays set: the caller's rollback then runs. */
-	if (mysql_commit(db->conn) != 0)
-		return db_fail(db->conn, NULL, "COMMIT", err);
-	db->in_tx = false;
-	return PJ_OK;
+	if (mysql_commit(db->conn) == 0) {
+		db->in_tx = false;
+		return PJ_OK;
+	}
+	/* COMMIT takes no lock: a deadlock there is Galera's certification
+	 * failing (another node's conflicting write set was ordered first).
+	 * Redone like any deadlock, told apart for the report. */
+	if (mysql_errno(db->conn) == ER_LOCK_DEADLOCK)
+		return pj_error_set_db(err, PJ_ECERT, ER_LOCK_DEADLOCK,
+		    mysql_sqlstate(db->conn),
+		    "COMMIT: certification failed: %s", mysql_error(db->conn));
+	return db_fail(db->conn, NULL, "COMMIT", err);
 }
 
 void

@@ -17,6 +17,7 @@
 #define PJ_DB_PATH_MAX 1024 /* sockets, files */
 #define PJ_MAX_PARAMS 16
 #define PJ_MAX_COLUMNS 16
+#define PJ_DB_MAX_HOSTS 16 /* entries of database.hosts */
 
 enum pj_tls_mode {
 	PJ_TLS_DISABLED,        /* plain text */
@@ -26,10 +27,21 @@ enum pj_tls_mode {
 	PJ_TLS_VERIFY_IDENTITY, /* and its name matches the host */
 };
 
+/* A server's TCP address. */
+struct pj_db_addr {
+	char host[PJ_DB_TEXT_MAX];
+	int64_t port;
+};
+
 /* Where and how to connect; filled by config/, read by common/db.c. */
 struct pj_db_config {
 	char host[PJ_DB_TEXT_MAX]; /* "" with a socket */
 	int64_t port;
+	/* database.hosts: servers tried in order (the nodes of a Galera
+	 * cluster); when n_hosts > 0 they replace host and port. */
+	char hosts_list[PJ_DB_PATH_MAX]; /* as written in the file */
+	struct pj_db_addr hosts[PJ_DB_MAX_HOSTS];
+	size_t n_hosts;
 	char socket[PJ_DB_PATH_MAX]; /* unix socket path, or "" */
 	char name[PJ_DB_TEXT_MAX];   /* the Placement schema */
 	char user[PJ_DB_TEXT_MAX];
@@ -71,15 +83,22 @@ struct pj_param {
 /*
  * Connects as cfg says (utf8mb4, timeouts, TLS), reads the password from
  * its one configured source and wipes it after use, then sets the session
- * (lock wait timeout, UTC time zone, REPEATABLE READ). On failure *out is
- * untouched and err says why: PJ_ECONN (unreachable), PJ_EACCESS (denied),
- * PJ_ECONFIG (bad TLS or secret file), PJ_EDB. cfg is copied.
+ * (lock wait timeout, UTC time zone, REPEATABLE READ). With cfg->hosts,
+ * tries them in order while one is unreachable. On failure *out is
+ * untouched and err says why (the last host's failure): PJ_ECONN
+ * (unreachable), PJ_EACCESS (denied), PJ_ECONFIG (bad TLS or secret
+ * file), PJ_EDB. cfg is copied.
  */
 int pj_db_connect(const struct pj_db_config *cfg, struct pj_db **out,
     struct pj_error *err) PJ_MUSTCHECK;
 /* Drops the connection and connects again with the same settings. Every
- * statement prepared on the old connection must have been closed. */
+ * statement prepared on the old connection must have been closed. With
+ * cfg->hosts it moves on: the next host first, around the list, the one
+ * it left last (a lost or refused node is the reason to reconnect). */
 int pj_db_reconnect(struct pj_db *db, struct pj_error *err) PJ_MUSTCHECK;
+/* "host:port" or the socket path of the current (or last tried) server,
+ * for logs; valid while db is open. */
+const char *pj_db_endpoint(const struct pj_db *db);
 void pj_db_close(struct pj_db *db);
 /* "10.11.6-MariaDB-0+deb12u1", valid while db is open. */
 const char *pj_db_server_version(const struct pj_db *db);
@@ -87,6 +106,8 @@ const char *pj_db_server_version(const struct pj_db *db);
 const char *pj_db_tls_cipher(const struct pj_db *db);
 
 int pj_db_begin(struct pj_db *db, struct pj_error *err) PJ_MUSTCHECK;
+/* A deadlock at COMMIT is PJ_ECERT: Galera's certification failed (no
+ * lock is taken at COMMIT otherwise); retryable, as PJ_ERETRY. */
 int pj_db_commit(struct pj_db *db, struct pj_error *err) PJ_MUSTCHECK;
 /* Rolls back if a transaction is open; ignores errors (the connection may
  * be gone, which rolls back too). */

@@ -19,6 +19,7 @@ static const char *const status_names[] = {
 	[PJ_ESCHEMA] = "schema",
 	[PJ_EACCESS] = "access",
 	[PJ_EINTERNAL] = "internal",
+	[PJ_ECERT] = "certification",
 };
 
 _Static_assert(
@@ -100,5 +101,5 @@ bool
 pj_status_retryable(int status)
 {
 	return status == PJ_ERETRY || status == PJ_ECONN ||
-	    status == PJ_ECONFLICT;
+	    status == PJ_ECONFLICT || status == PJ_ECERT;
 }

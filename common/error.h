@@ -24,6 +24,7 @@ enum pj_status {
 	PJ_ESCHEMA = 10,   /* not a Placement schema this worker knows */
 	PJ_EACCESS = 11,   /* access denied or a privilege missing */
 	PJ_EINTERNAL = 12, /* a bug: an invariant of this program broke */
+	PJ_ECERT = 13,     /* Galera certification failed at COMMIT: redo */
 	PJ_STATUS_COUNT    /* not a status; keep last */
 };
 

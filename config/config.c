@@ -111,6 +111,7 @@ _Static_assert(
 static const struct pj_cfg_key keys[] = {
 	STR("database.host", db.host, "localhost", 0, false),
 	INT("database.port", db.port, "3306", 1, 65535),
+	STR("database.hosts", db.hosts_list, "", 0, false),
 	STR("database.socket", db.socket, "", 0, false),
 	STR("database.name", db.name, "placement", 1, false),
 	STR("database.user", db.user, "placement_janitor", 1, false),
@@ -773,10 +774,10 @@ parse_port(const char *p, size_t len, int64_t *port)
 	return true;
 }
 
-/* One entry of replication.replicas: host, host:port, [v6] or [v6]:port
- * (port 3306 when not given). */
+/* One entry of replication.replicas or database.hosts: host, host:port,
+ * [v6] or [v6]:port (port 3306 when not given). */
 static bool
-parse_replica(const char *p, size_t len, struct pj_replica_addr *r)
+parse_addr(const char *p, size_t len, struct pj_db_addr *r)
 {
 	const char *host = p, *colon = NULL;
 	size_t host_len = len, i;
@@ -816,18 +817,19 @@ parse_replica(const char *p, size_t len, struct pj_replica_addr *r)
 	return true;
 }
 
-/* replication.replicas into replica[]: a comma-separated list, spaces
- * around entries ignored. */
+/* The list in key path (comma-separated, spaces around entries ignored)
+ * into addr[] (at most max entries, *n of them), each entry that is not
+ * an address reported as a problem; what names an entry in messages. */
 static void
-check_replication(struct load *ld)
+parse_addr_list(struct load *ld, const char *path, const char *list,
+    struct pj_db_addr *addr, size_t max, size_t *n_addr, const char *what)
 {
-	struct pj_replication_config *rc = &ld->cfg.replication;
-	const char *p = rc->replicas, *end;
+	const char *p = list, *end;
 	size_t i = 0, len, n = 0;
 
-	find_key("replication.replicas", &i);
-	memset(rc->replica, 0, sizeof(rc->replica));
-	rc->n_replicas = 0;
+	find_key(path, &i);
+	memset(addr, 0, max * sizeof(*addr));
+	*n_addr = 0;
 	if (p[strspn(p, " ")] == '\0')
 		return;
 	for (;; p = end + 1) {
@@ -838,22 +840,52 @@ check_replication(struct load *ld)
 		for (len = (size_t)(end - p); len > 0 && p[len - 1] == ' ';)
 			len--;
 		n++;
-		if (rc->n_replicas == PJ_CFG_MAX_REPLICAS) {
-			problem(ld, ld->pos[i].line, ld->pos[i].column,
-			    keys[i].path, "more than %d replicas",
-			    PJ_CFG_MAX_REPLICAS);
+		if (*n_addr == max) {
+			problem(ld, ld->pos[i].line, ld->pos[i].column, path,
+			    "more than %zu %s", max, what);
 			return;
 		}
-		if (!parse_replica(p, len, &rc->replica[rc->n_replicas]))
-			problem(ld, ld->pos[i].line, ld->pos[i].column,
-			    keys[i].path,
+		if (!parse_addr(p, len, &addr[*n_addr]))
+			problem(ld, ld->pos[i].line, ld->pos[i].column, path,
 			    "entry %zu \"%.*s\": expected host or host:port "
 			    "(port 1..65535; IPv6 as [address]:port)",
 			    n, (int)(len < 64 ? len : 64), p);
 		else
-			rc->n_replicas++;
+			(*n_addr)++;
 		if (*end == '\0')
 			break;
+	}
+}
+
+static void
+check_replication(struct load *ld)
+{
+	struct pj_replication_config *rc = &ld->cfg.replication;
+
+	parse_addr_list(ld, "replication.replicas", rc->replicas, rc->replica,
+	    PJ_CFG_MAX_REPLICAS, &rc->n_replicas, "replicas");
+}
+
+/* database.hosts replaces host, port and socket: one way to say where. */
+static void
+check_hosts(struct load *ld)
+{
+	static const char *const replaced[] = { "database.host",
+		"database.port", "database.socket" };
+	struct pj_db_config *db = &ld->cfg.db;
+	size_t i, k = 0;
+
+	parse_addr_list(ld, "database.hosts", db->hosts_list, db->hosts,
+	    PJ_DB_MAX_HOSTS, &db->n_hosts, "hosts");
+	if (db->n_hosts == 0)
+		return;
+	for (i = 0; i < sizeof(replaced) / sizeof(replaced[0]); i++) {
+		find_key(replaced[i], &k);
+		if (ld->pos[k].line > 0)
+			problem(ld, ld->pos[k].line, ld->pos[k].column,
+			    replaced[i],
+			    "database.hosts is set: give the servers there "
+			    "only");
 	}
 }
 
@@ -890,6 +922,7 @@ pj_cfg_load(const char *path, struct pj_config *cfg, struct pj_cfg_diag *diag,
 	check_secret_files(ld);
 	check_connection(ld);
 	check_replication(ld);
+	check_hosts(ld);
 	if (pj_strlcpy(ld->cfg.path, path, sizeof(ld->cfg.path)) >=
 	    sizeof(ld->cfg.path))
 		problem(ld, 0, 0, "", "path longer than %zu bytes",

@@ -79,19 +79,13 @@ struct pj_archive_config {
 	bool enabled;
 };
 
-/* One replica to watch, parsed from replication.replicas. */
-struct pj_replica_addr {
-	char host[PJ_DB_TEXT_MAX];
-	int64_t port;
-};
-
 /* Replication awareness (worker/throttle.c): repairs wait while replicas
  * lag or a Galera node is under flow control. */
 struct pj_replication_config {
 	/* "host:port, ..." as written; parsed into replica[] by the loader,
 	 * which refuses a malformed list. "": no replicas to watch. */
 	char replicas[PJ_DB_PATH_MAX];
-	struct pj_replica_addr replica[PJ_CFG_MAX_REPLICAS];
+	struct pj_db_addr replica[PJ_CFG_MAX_REPLICAS];
 	size_t n_replicas;
 	int64_t max_replica_lag_ms; /* whole seconds: pause above it */
 	int64_t check_interval_ms;  /* at most one status check per interval */

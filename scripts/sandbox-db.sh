@@ -33,25 +33,23 @@ mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 datadir=$dir/data
 tmpdir=$dir/tmp
-sock=$dir/mysqld.sock
 pidfile=$dir/mysqld.pid
 portfile=$dir/port
 log=$dir/mysqld.log
 
+sb_name=sandbox-db
+# shellcheck source=scripts/sandbox-lib.sh
+source "$root/scripts/sandbox-lib.sh"
+
 say() {
-	echo "sandbox-db: $*"
+	sb_say "$@"
 }
 
 die() {
-	echo "sandbox-db: $*" >&2
-	exit 1
+	sb_die "$@"
 }
 
-# A unix socket path holds at most 107 bytes: under a deep directory, use
-# a name in /tmp derived from the directory instead.
-if ((${#sock} > 100)); then
-	sock=/tmp/pj-sandbox-$(printf '%s' "$dir" | md5sum | cut -c1-16).sock
-fi
+sock=$(sb_socket_path "$dir")
 [[ $port =~ ^[0-9]+$ ]] || die "PJ_SANDBOX_PORT is not a number: $port"
 
 # The port of the running server, whatever PJ_SANDBOX_PORT says now.
@@ -63,53 +61,16 @@ running_port() {
 	fi
 }
 
-# The pid of our server, if it runs: the pid file names a live process that
-# is a mariadbd on this data directory (not a zombie, not a recycled pid).
 running_pid() {
-	local pid state cmdline
-	[[ -f $pidfile ]] || return 1
-	pid=$(tr -dc '0-9' <"$pidfile")
-	[[ -n $pid ]] || return 1
-	[[ -r /proc/$pid/stat ]] || return 1
-	state=$(sed 's/.*) //' "/proc/$pid/stat" | cut -d' ' -f1)
-	[[ $state != Z ]] || return 1
-	cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
-	[[ $cmdline == *mariadbd* && $cmdline == *"--datadir=$datadir "* ]] ||
-	    return 1
-	echo "$pid"
+	sb_running_pid "$pidfile" "$datadir"
 }
 
 alive() {
-	local state
-	[[ -r /proc/$1/stat ]] || return 1
-	state=$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)
-	[[ $state != Z ]]
+	sb_alive "$1"
 }
 
 ping_server() {
-	mariadb-admin --no-defaults --socket="$sock" --user=root \
-	    --connect-timeout=2 ping >/dev/null 2>&1
-}
-
-user_args() {
-	if ((EUID == 0)); then
-		echo --user=root
-	fi
-}
-
-init_datadir() {
-	[[ -d $datadir/mysql ]] && return 0
-	rm -rf "$datadir"
-	mkdir -p "$datadir" "$tmpdir"
-	say "initialising $datadir"
-	# shellcheck disable=SC2046
-	if ! mariadb-install-db --no-defaults $(user_args) \
-	    --datadir="$datadir" --auth-root-authentication-method=normal \
-	    --skip-test-db --skip-name-resolve >"$dir/install.log" 2>&1; then
-		tail -n 30 "$dir/install.log" >&2
-		rm -rf "$datadir"
-		die "mariadb-install-db failed (full log: $dir/install.log)"
-	fi
+	sb_ping "$sock"
 }
 
 start() {
@@ -122,22 +83,15 @@ start() {
 	else
 		rm -f "$pidfile"
 	fi
-	init_datadir
 	mkdir -p "$tmpdir"
+	sb_init_datadir "$dir" "$datadir"
 	if [[ -z ${pid:-} ]]; then
-		args=(--no-defaults $(user_args)
-			--datadir="$datadir" --tmpdir="$tmpdir"
-			--socket="$sock" --port="$port" --bind-address=127.0.0.1
-			--pid-file="$pidfile" --log-error="$log"
-			--skip-name-resolve --skip-log-bin
+		mapfile -t args < <(sb_server_args "$dir" "$datadir" "$sock" \
+		    "$port" "$pidfile" "$log")
+		args+=(--skip-log-bin
 			--innodb-buffer-pool-size=256M
-			--innodb-log-file-size=48M
-			--innodb-flush-log-at-trx-commit=2
 			--innodb-lock-wait-timeout="$lock_wait"
-			--lock-wait-timeout="$mdl_wait"
-			--max-connections=200
-			--character-set-server=utf8mb4
-			--collation-server=utf8mb4_general_ci)
+			--lock-wait-timeout="$mdl_wait")
 		if [[ -n $tz ]]; then
 			args+=(--default-time-zone="$tz")
 		fi
@@ -160,8 +114,7 @@ start() {
 		fi
 		sleep 0.5
 	done
-	echo "---- $log (last lines of this start)" >&2
-	tail -c "+$log_from" "$log" | tail -n 30 >&2
+	sb_log_tail "$log" "$log_from"
 	if alive "$pid"; then
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
@@ -176,20 +129,7 @@ stop() {
 		say "not running"
 		return 0
 	fi
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 120; i++)); do
-		alive "$pid" || break
-		sleep 0.25
-	done
-	if alive "$pid"; then
-		say "pid $pid ignored SIGTERM for 30 s: SIGKILL"
-		kill -KILL "$pid" 2>/dev/null || true
-		for ((i = 0; i < 40; i++)); do
-			alive "$pid" || break
-			sleep 0.25
-		done
-	fi
-	alive "$pid" && die "pid $pid is still alive"
+	sb_stop_pid "$pid" || die "pid $pid is still alive"
 	rm -f "$pidfile" "$portfile" "$sock" "$sock.lock"
 	say "stopped (pid $pid)"
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The test suite, as CI runs it: installs what is missing, builds with
 # sanitizers into build-test/, starts a private sandbox MariaDB (its own
-# port, so a demo sandbox can run beside it), runs ctest and always stops
-# the sandbox. Extra arguments go to ctest (e.g. -L unit, -R config).
+# port, so a demo sandbox can run beside it) and a three-node Galera
+# cluster (scripts/galera-sandbox.sh, ports 13320..13331 or from
+# PJ_TEST_GALERA_PORT), runs ctest and always stops them. Extra arguments
+# go to ctest (e.g. -L unit, -R config).
 #
 # With CI=true nothing may be skipped: PJ_TEST_ALLOW_SKIP=0 is exported and
 # a test that ctest reports as skipped or disabled fails the run.
@@ -27,7 +29,19 @@ cmake --build "$root/build-release" -j2
 export PJ_BUILD_DIR=$build
 export PJ_SANDBOX_DIR=$build/sandbox
 export PJ_SANDBOX_PORT=${PJ_TEST_SANDBOX_PORT:-13307}
+# The three-node Galera cluster of test_galera, when the provider is
+# installed (scripts/bootstrap.sh installs it; without it test_galera
+# fails, or skips where skips are allowed).
+export PJ_GALERA_DIR=$build/galera
+export PJ_GALERA_PORT=${PJ_TEST_GALERA_PORT:-13320}
+galera=false
+if [[ -r /usr/lib/galera/libgalera_smm.so ]]; then
+	galera=true
+fi
 stop_sandbox() {
+	if $galera; then
+		bash "$root/scripts/galera-sandbox.sh" stop || true
+	fi
 	bash "$root/scripts/sandbox-db.sh" stop || true
 }
 ctest_pid=
@@ -42,6 +56,10 @@ trap 'on_signal 130' INT
 trap 'on_signal 143' TERM
 bash scripts/sandbox-db.sh start
 eval "$(bash scripts/sandbox-db.sh env)"
+if $galera; then
+	bash scripts/galera-sandbox.sh start
+	eval "$(bash scripts/galera-sandbox.sh env)"
+fi
 
 ci=false
 # A hung test fails after PJ_TEST_TIMEOUT seconds (ctest's default: 1500).

@@ -113,7 +113,8 @@ reconnect(struct engine *e, struct pj_error *err)
 		backoff(e, attempt + 1);
 	}
 	if (rc == PJ_OK)
-		pj_log_info("reconnected", "attempts=%u", attempt + 1);
+		pj_log_info("reconnected", "attempts=%u endpoint=\"%s\"",
+		    attempt + 1, pj_db_endpoint(e->ctx.db));
 	/* Someone else may have taken the run lock meanwhile: then this
 	 * run ends here (PJ_ELOCKED) and leaves the work to that one. */
 	if (rc == PJ_OK && e->opts->db_lock_name != NULL)
@@ -247,6 +248,8 @@ repair_with_retry(struct engine *e, const struct pj_pass *pass,
 		pr->retries++;
 		if (rc == PJ_ECONFLICT)
 			pr->conflicts++;
+		if (rc == PJ_ECERT)
+			pr->certification_failures++;
 		pj_log_info("batch_retry", "pass=%s attempt=%u status=%s %s",
 		    pass->name, attempt + 1, pj_status_name(rc), err->msg);
 		rc = prepare_retry(e, rc, attempt, err);
@@ -478,9 +481,11 @@ pj_engine_run(struct pj_db *db, const struct pj_config *cfg,
 		pr->seconds = (double)(pj_time_mono_us() - t0) / 1e6;
 		pj_log_info("pass_done",
 		    "pass=%s found=%zu repaired=%zu failed=%zu remaining=%zu "
-		    "batches=%zu retries=%zu seconds=%.3f",
+		    "batches=%zu retries=%zu certification_failures=%zu "
+		    "seconds=%.3f",
 		    pr->name, pr->found, pr->repaired, pr->failed,
-		    pr->remaining, pr->batches, pr->retries, pr->seconds);
+		    pr->remaining, pr->batches, pr->retries,
+		    pr->certification_failures, pr->seconds);
 	}
 	report->stopped_by = stop_names[e.stop];
 	pj_throttle_close(e.throttle);

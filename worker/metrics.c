@@ -45,6 +45,9 @@ static const struct {
 	{ "placement_janitor_pass_conflicts",
 	    "Batch redos caused by generation conflicts in the last run.",
 	    offsetof(struct pj_pass_report, conflicts) },
+	{ "placement_janitor_pass_certification_failures",
+	    "Batch redos after a Galera certification failure in the last run.",
+	    offsetof(struct pj_pass_report, certification_failures) },
 };
 
 bool

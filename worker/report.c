@@ -170,6 +170,16 @@ pj_report_table(const struct pj_run_report *r, FILE *out)
 			row[c] = cells[i][c];
 		print_row(out, row, width);
 	}
+	/* Galera only: other nodes' writes won, the batches were redone. */
+	for (i = 0; i < n; i++) {
+		if (r->passes[i].certification_failures > 0)
+			fprintf(out,
+			    "galera: pass %s: %zu certification failure%s, "
+			    "redone\n",
+			    cells[i][0], r->passes[i].certification_failures,
+			    r->passes[i].certification_failures == 1 ? ""
+			                                             : "s");
+	}
 	for (i = 0; i < n; i++) {
 		if (r->passes[i].error[0] != '\0')
 			print_error(out, cells[i][0], r->passes[i].error);
@@ -218,6 +228,7 @@ pass_json(struct pj_json *j, const struct pj_pass_report *p)
 	count(j, "batches", p->batches);
 	count(j, "retries", p->retries);
 	count(j, "conflicts", p->conflicts);
+	count(j, "certification_failures", p->certification_failures);
 	pj_json_key(j, "seconds");
 	pj_json_double(j, p->seconds);
 	string_or_null(j, "error", p->error);

@@ -29,6 +29,8 @@ struct pj_pass_report {
 	size_t batches;   /* batch transactions committed */
 	size_t retries;   /* batch redos after a retryable error */
 	size_t conflicts; /* of those, generation conflicts */
+	/* of those, Galera certification failures (deadlock at COMMIT) */
+	size_t certification_failures;
 	double seconds;
 	char error[256]; /* the first failure, or "" */
 	/* A scoped run: the kinds of entries the pass ran for, "providers",

@@ -62,8 +62,9 @@ run_passes(struct runner *r, struct pj_db *db, struct pj_error *err)
 	rc = pj_schema_verify(db, alembic, sizeof(alembic), err);
 	if (rc)
 		return rc;
-	pj_log_info("connected", "server=\"%s\" alembic=%s tls=%s",
-	    pj_db_server_version(db), alembic,
+	pj_log_info("connected",
+	    "server=\"%s\" endpoint=\"%s\" alembic=%s tls=%s",
+	    pj_db_server_version(db), pj_db_endpoint(db), alembic,
 	    pj_db_tls_cipher(db)[0] != '\0' ? pj_db_tls_cipher(db) : "none");
 	memset(&opts, 0, sizeof(opts));
 	if (cfg->worker.lock_enabled && writes(r)) {

@@ -50,7 +50,7 @@ enum replica_state {
 
 struct replica {
 	char name[PJ_DB_TEXT_MAX + 16]; /* host:port, for logs */
-	struct pj_replica_addr addr;
+	struct pj_db_addr addr;
 	struct pj_db *db; /* NULL until connected, and after a failure */
 	enum replica_state state;
 };
@@ -189,6 +189,16 @@ synced(const struct wsrep *w)
 	return w->ready && w->state == WSREP_SYNCED;
 }
 
+/* A node that must not be written to fails like a lost connection. */
+static int
+not_synced(const struct wsrep *w, struct pj_error *err)
+{
+	return pj_error_set(err, PJ_ECONN,
+	    "galera node not synced (wsrep_ready=%s "
+	    "wsrep_local_state=%lld \"%s\"): refusing to write",
+	    w->ready ? "ON" : "OFF", (long long)w->state, w->state_name);
+}
+
 int
 pj_throttle_check_node(
     struct pj_throttle *t, struct pj_db *db, struct pj_error *err)
@@ -211,10 +221,7 @@ pj_throttle_check_node(
 	if (rc)
 		return rc;
 	if (!synced(&w))
-		return pj_error_set(err, PJ_ECONN,
-		    "galera node not synced (wsrep_ready=%s "
-		    "wsrep_local_state=%lld \"%s\"): refusing to write",
-		    w.ready ? "ON" : "OFF", (long long)w.state, w.state_name);
+		return not_synced(&w, err);
 	t->node_known = true;
 	pj_log_info("galera_node", "state=\"%s\" recv_queue=%lld", w.state_name,
 	    (long long)w.recv_queue);
@@ -270,11 +277,14 @@ check_galera(struct pj_throttle *t, struct pj_db *db, bool *hold, char *why,
 	    "fc_active=%s",
 	    w.state_name, w.ready ? "true" : "false", (long long)w.recv_queue,
 	    (long long)w.paused_ns, w.fc_active ? "true" : "false");
+	/* Desynced or a donor since the last check: as at connect, this
+	 * node gets no write (reconnect, to the next of database.hosts). */
+	if (!synced(&w)) {
+		t->node_known = false;
+		return not_synced(&w, err);
+	}
 	*hold = true;
-	if (!synced(&w))
-		snprintf(
-		    why, size, "galera=not_synced state=\"%s\"", w.state_name);
-	else if (w.recv_queue > t->rc.galera_max_recv_queue)
+	if (w.recv_queue > t->rc.galera_max_recv_queue)
 		snprintf(why, size,
 		    "galera=recv_queue recv_queue=%lld max=%lld",
 		    (long long)w.recv_queue,
@@ -298,6 +308,7 @@ replica_connect(
 
 	pj_strlcpy(cfg.host, r->addr.host, sizeof(cfg.host));
 	cfg.port = r->addr.port;
+	cfg.n_hosts = 0; /* not database.hosts: this replica */
 	cfg.socket[0] = '\0';
 	/* No schema: a replica may name it differently, or not have it. */
 	cfg.name[0] = '\0';

@@ -54,10 +54,11 @@ int pj_throttle_check_node(
  * checking again every check_interval, until it clears, *stop is set,
  * deadline_ms (monotonic, 0: none) passes or the pause outlasts
  * replication.max_pause; *verdict says which. A replica that cannot be
- * reached or read holds like a lagging one. Fails with PJ_EACCESS or
- * PJ_ECONFIG when a replica refuses the account or its TLS settings (no
- * wait can fix those), and with db's own errors (PJ_ECONN: reconnect,
- * check the node, wait again).
+ * reached or read holds like a lagging one; a Galera node that is no
+ * longer Synced fails with PJ_ECONN, as in pj_throttle_check_node. Fails with
+ * PJ_EACCESS or PJ_ECONFIG when a replica refuses the account or its TLS
+ * settings (no wait can fix those), and with db's own errors (PJ_ECONN:
+ * reconnect, check the node, wait again).
  */
 int pj_throttle_wait(struct pj_throttle *t, struct pj_db *db,
     const volatile sig_atomic_t *stop, int64_t deadline_ms,

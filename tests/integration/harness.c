@@ -694,6 +694,15 @@ h_config_tcp(const char *name, const char *host, int port, const char *user,
 }
 
 char *
+h_config_hosts(const char *name, const char *hosts, const char *extra_yaml)
+{
+	struct buf where = { 0 };
+
+	put_setting(&where, "hosts", hosts);
+	return config_as(&where, name, "root", NULL, extra_yaml);
+}
+
+char *
 h_config(const char *name, const char *extra_yaml)
 {
 	return h_config_db(name, NULL, extra_yaml);
@@ -802,15 +811,26 @@ h_pass_has(const char *pass, const char *json, const char *member)
 	return p != NULL && (end == NULL || p < end);
 }
 
-struct h_result
-h_run_json(const char *config, const char *const *args)
+void
+h_json_argv(const char **argv, const char *config, const char *const *args)
 {
-	const char *argv[16] = { "--config", config, "--format", "json" };
-	size_t n = 4;
+	size_t n = 0;
 
+	argv[n++] = "--config";
+	argv[n++] = config;
+	argv[n++] = "--format";
+	argv[n++] = "json";
 	while (*args != NULL && n < 15)
 		argv[n++] = *args++;
 	argv[n] = NULL;
+}
+
+struct h_result
+h_run_json(const char *config, const char *const *args)
+{
+	const char *argv[16];
+
+	h_json_argv(argv, config, args);
 	return h_run(argv, NULL);
 }
 
@@ -876,26 +896,70 @@ h_expect_log(const struct h_result *r, const char *text, bool present)
 		    present ? "missing from" : "found in", r->err);
 }
 
-struct h_proc
-h_start(const char *const *argv, const char *const *env, uid_t as_uid)
+/* h_start and h_start_program: path with argv (without argv[0]). */
+static struct h_proc
+start_path(const char *path, const char *const *argv, const char *const *env,
+    uid_t as_uid)
 {
 	const char *full[64];
 	struct h_proc p;
 	char why[512];
 	size_t n = 0;
 
-	full[n++] = PJ_BINARY;
+	full[n++] = path;
 	while (argv != NULL && argv[n - 1] != NULL) {
 		if (n == sizeof(full) / sizeof(full[0]) - 1)
-			hfail("h_start: too many arguments");
+			hfail("starting %s: too many arguments", path);
 		full[n] = argv[n - 1];
 		n++;
 	}
 	full[n] = NULL;
-	if (start_process(
-	        PJ_BINARY, full, env, -1, as_uid, &p, why, sizeof(why)) != 0)
-		hfail("starting %s: %s", PJ_BINARY, why);
+	if (start_process(path, full, env, -1, as_uid, &p, why, sizeof(why)) !=
+	    0)
+		hfail("starting %s: %s", path, why);
 	return p;
+}
+
+struct h_proc
+h_start(const char *const *argv, const char *const *env, uid_t as_uid)
+{
+	return start_path(PJ_BINARY, argv, env, as_uid);
+}
+
+struct h_proc
+h_start_program(
+    const char *path, const char *const *argv, const char *const *env)
+{
+	return start_path(path, argv, env, (uid_t)-1);
+}
+
+bool
+h_proc_running(const struct h_proc *p)
+{
+	siginfo_t info;
+
+	/* WNOWAIT: leaves an exited child for h_finish to reap. */
+	memset(&info, 0, sizeof(info));
+	if (waitid(P_PID, (id_t)p->pid, &info, WEXITED | WNOHANG | WNOWAIT) !=
+	    0)
+		hfail("waitid %ld: %s", (long)p->pid, strerror(errno));
+	return info.si_pid == 0;
+}
+
+bool
+h_proc_wait_exit(struct h_proc *p, long timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+
+	while (h_proc_running(p)) {
+		if (h_now_ms() >= deadline)
+			return false;
+		if (p->err_fd >= 0)
+			h_proc_read(p, 20);
+		else
+			usleep(20 * 1000);
+	}
+	return true;
 }
 
 /* Reads what stderr has within wait_ms into p->err; false at its end. */
@@ -1191,4 +1255,99 @@ h_remove_tree(const char *path)
 	const char *argv[] = { "rm", "-rf", "--", path, NULL };
 
 	(void)h_command(argv);
+}
+
+long long
+h_writer_field(const char *line, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), " %s=", key);
+	p = strstr(line, pat);
+	if (p == NULL)
+		hfail("writer summary has no %s: %s", key, line);
+	return atoll(p + strlen(pat));
+}
+
+void
+h_seed_consumers(const char *name, size_t healthy, size_t incomplete)
+{
+	char sql[1024];
+
+	h_reset_db(name);
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO projects (id, external_id) VALUES (1, 'proj-a');"
+	    "INSERT INTO users (id, external_id) VALUES (1, 'user-a');"
+	    "INSERT INTO resource_providers (id, uuid, name, generation,"
+	    " root_provider_id) VALUES (1, 'rp-1', 'cn1', 1, 1);"
+	    "INSERT INTO consumers (uuid, project_id, user_id, generation)"
+	    " SELECT CONCAT('healthy-', LPAD(seq, 8, '0')), 1, 1, 5"
+	    " FROM seq_1_to_%zu;"
+	    "INSERT INTO allocations (resource_provider_id, consumer_id,"
+	    " resource_class_id, used) SELECT 1, c.uuid, r.seq, 1"
+	    " FROM consumers c JOIN seq_0_to_1 r;"
+	    "INSERT INTO allocations (resource_provider_id, consumer_id,"
+	    " resource_class_id, used)"
+	    " SELECT 1, CONCAT('gone-', LPAD(s.seq, 8, '0')), r.seq, 2"
+	    " FROM seq_1_to_%zu s JOIN seq_0_to_2 r;"
+	    "UPDATE allocations SET consumer_id = 'GONE-00000007 '"
+	    " WHERE consumer_id = 'gone-00000007' AND resource_class_id = 2;",
+	    healthy, incomplete);
+	h_sql(name, sql);
+}
+
+long long
+h_incomplete_left(const char *name)
+{
+	return h_query_int(name,
+	    "SELECT COUNT(DISTINCT a.consumer_id) FROM allocations a"
+	    " LEFT JOIN consumers c ON c.uuid = a.consumer_id"
+	    " WHERE c.id IS NULL");
+}
+
+void
+h_assert_consistent(const char *name)
+{
+	h_expect_query(name,
+	    "SELECT COUNT(*) FROM allocations a"
+	    " LEFT JOIN consumers c ON c.uuid = a.consumer_id"
+	    " WHERE c.id IS NULL",
+	    "0", "allocations without their consumer");
+	h_expect_query(name,
+	    "SELECT COUNT(*) - COUNT(DISTINCT uuid) FROM consumers", "0",
+	    "consumers twice");
+}
+
+void
+h_assert_writer_invariants(
+    const char *name, long long healthy, long long committed)
+{
+	char want[32];
+
+	h_assert_consistent(name);
+	h_expect_query(name,
+	    "SELECT (SELECT COUNT(*) FROM consumers)"
+	    " - (SELECT COUNT(DISTINCT consumer_id) FROM allocations)",
+	    "0", "consumers without allocations");
+	/* Each committed write bumped one generation once: none lost, none
+	 * doubled; the worker's rows start at 0. */
+	snprintf(want, sizeof(want), "%lld", 5 * healthy + committed);
+	h_expect_query(name, "SELECT SUM(generation) FROM consumers", want,
+	    "sum of generations");
+	/* A write replaces all of a consumer's allocations with 2 rows. */
+	h_expect_query(name,
+	    "SELECT COUNT(*) FROM (SELECT consumer_id,"
+	    " COUNT(*) AS n FROM allocations"
+	    " GROUP BY consumer_id HAVING n NOT IN (2, 3)) x",
+	    "0", "consumers with other than 2 or 3 allocations");
+}
+
+void
+h_janitor_argv(const char **argv, const char *cfg, const char *batch)
+{
+	const char *const args[] = { "--batch-size", batch, "--pass",
+		"incomplete_consumers", "repair", NULL };
+
+	h_json_argv(argv, cfg, args);
 }

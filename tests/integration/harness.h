@@ -82,6 +82,10 @@ long long h_pass_field(const char *pass, const char *json, const char *field);
  * "\"scope\":\"not_applicable\"". */
 bool h_pass_has(const char *pass, const char *json, const char *member);
 
+/* argv (16 slots) of "--config config --format json", then args
+ * (NULL-ended), for h_start. */
+void h_json_argv(
+    const char **argv, const char *config, const char *const *args);
 /* h_run with "--config config --format json" before args (NULL-ended). */
 struct h_result h_run_json(const char *config, const char *const *args);
 
@@ -101,6 +105,10 @@ char *h_config_user(const char *name, const char *user, const char *db_yaml,
  */
 char *h_config_tcp(const char *name, const char *host, int port,
     const char *user, const char *db_yaml, const char *extra_yaml);
+/* As h_config_db, connecting over TCP to the servers in hosts (the
+ * database.hosts list, e.g. "127.0.0.1:P1, 127.0.0.1:P2") as root. */
+char *h_config_hosts(
+    const char *name, const char *hosts, const char *extra_yaml);
 
 /*
  * The placement-janitor binary running in the background: standard input
@@ -130,6 +138,15 @@ void h_proc_read(struct h_proc *p, long wait_ms);
 /* Reads a started process's output to its end (stderr including what was
  * read before) and reaps it. */
 struct h_result h_finish(struct h_proc *p);
+/* h_start (as ourselves) for another program, path, e.g. PJ_WRITER. */
+struct h_proc h_start_program(
+    const char *path, const char *const *argv, const char *const *env);
+/* True while a started process has not exited (it stays for h_finish). */
+bool h_proc_running(const struct h_proc *p);
+/* Waits at most timeout_ms for a started process to exit, reading its
+ * stderr meanwhile: true once it has (h_finish then returns at once),
+ * false if it still runs. */
+bool h_proc_wait_exit(struct h_proc *p, long timeout_ms);
 
 /*
  * A private mariadbd of one test, beside the shared sandbox, for tests that
@@ -192,6 +209,30 @@ void h_expect_log(const struct h_result *r, const char *text, bool present);
 size_t h_count(const char *text, const char *needle);
 /* CLOCK_MONOTONIC in milliseconds. */
 long long h_now_ms(void);
+
+/* key=value from placement_writer's summary line; fails if absent. */
+long long h_writer_field(const char *line, const char *key);
+
+/*
+ * The scenario of Placement-protocol writers (placement_writer) beside
+ * the worker (test_concurrency, test_galera): database name reset, one
+ * provider, healthy consumers (generation 5, 2 allocations each) and
+ * incomplete ones ('gone-%08d', 3 allocations each, no row; one of them
+ * spelt differently, the same by the collation).
+ */
+void h_seed_consumers(const char *name, size_t healthy, size_t incomplete);
+/* Distinct consumer ids in allocations with no consumers row. */
+long long h_incomplete_left(const char *name);
+/* No allocation without its consumer, no consumer twice. */
+void h_assert_consistent(const char *name);
+/* h_assert_consistent, and after writers committed that many writes:
+ * every consumer has allocations, each write bumped one generation once
+ * (none lost, none doubled), each consumer has 2 or 3 allocations. */
+void h_assert_writer_invariants(
+    const char *name, long long healthy, long long committed);
+/* argv (16 slots) for h_start: "--config cfg --format json --batch-size
+ * batch --pass incomplete_consumers repair". */
+void h_janitor_argv(const char **argv, const char *cfg, const char *batch);
 
 /* Removes temporary files the harness made. */
 void h_cleanup(void);

@@ -5,10 +5,10 @@
  * in one transaction, ensures its consumers row (creating the project and
  * user rows it needs), replaces its allocations with two new rows and bumps
  * its generation by compare-and-swap, as PUT /allocations/{consumer} does.
- * Deadlocks, lock wait timeouts, duplicate keys and generation mismatches
- * are conflicts: the transaction is rolled back and redone. Anything else
- * is an error. Prints one line of key=value figures; exit 0 unless an
- * error happened (1) or the usage was wrong (2).
+ * Deadlocks, lock wait timeouts, duplicate keys, generation mismatches and
+ * (on Galera) certification failures are conflicts: the transaction is rolled
+ * back and redone. Anything else is an error. Prints one line of key=value
+ * figures; exit 0 unless an error happened (1) or the usage was wrong (2).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -68,6 +68,7 @@ enum conflict {
 	CONFLICT_GENERATION,   /* the generation moved under us */
 	CONFLICT_DEADLOCK,
 	CONFLICT_LOCK_WAIT,
+	CONFLICT_CERTIFICATION, /* Galera: another node's write won */
 	CONFLICT_COUNT
 };
 
@@ -77,6 +78,7 @@ static const char *const conflict_names[CONFLICT_COUNT] = {
 	[CONFLICT_GENERATION] = "conflict_generation",
 	[CONFLICT_DEADLOCK] = "conflict_deadlock",
 	[CONFLICT_LOCK_WAIT] = "conflict_lock_wait",
+	[CONFLICT_CERTIFICATION] = "conflict_certification",
 };
 
 struct options {
@@ -325,6 +327,8 @@ classify(const struct client *c, int rc, const struct pj_error *err)
 {
 	if (rc == PJ_ECONFLICT)
 		return CONFLICT_GENERATION;
+	if (rc == PJ_ECERT)
+		return CONFLICT_CERTIFICATION;
 	if (rc == PJ_ERETRY)
 		return err->db_errno == ER_LOCK_WAIT_TIMEOUT_NUMBER
 		    ? CONFLICT_LOCK_WAIT

@@ -8,11 +8,9 @@
 
 #include <cmocka.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/time.h"
@@ -27,14 +25,6 @@
 #define INCOMPLETE 4000
 #define WRITER_SECONDS "8"
 
-/* A child process whose stdout and stderr go to temporary files. */
-struct proc {
-	pid_t pid;
-	char out_path[64], err_path[64];
-	int exit_code;
-	char *out, *err;
-};
-
 static void
 temp_path(char *path, size_t size, const char *kind)
 {
@@ -47,164 +37,6 @@ temp_path(char *path, size_t size, const char *kind)
 	close(fd);
 }
 
-static void
-spawn(struct proc *p, const char *path, const char *const *argv)
-{
-	int out, err;
-
-	memset(p, 0, sizeof(*p));
-	temp_path(p->out_path, sizeof(p->out_path), "out");
-	temp_path(p->err_path, sizeof(p->err_path), "err");
-	fflush(NULL);
-	p->pid = fork();
-	if (p->pid < 0)
-		fail_msg("fork: %s", strerror(errno));
-	if (p->pid > 0)
-		return;
-	out = open(p->out_path, O_WRONLY | O_TRUNC);
-	err = open(p->err_path, O_WRONLY | O_TRUNC);
-	if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-		_exit(126);
-	execv(path, (char *const *)argv);
-	dprintf(2, "cannot run %s: %s\n", path, strerror(errno));
-	_exit(127);
-}
-
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *text = NULL;
-	long n = -1;
-
-	if (f != NULL && fseek(f, 0, SEEK_END) == 0)
-		n = ftell(f);
-	if (n < 0 || fseek(f, 0, SEEK_SET) != 0)
-		fail_msg("reading %s: %s", path, strerror(errno));
-	text = calloc(1, (size_t)n + 1);
-	if (text == NULL || fread(text, 1, (size_t)n, f) != (size_t)n)
-		fail_msg("reading %s", path);
-	fclose(f);
-	return text;
-}
-
-static bool
-still_running(const struct proc *p)
-{
-	int status;
-
-	return waitpid(p->pid, &status, WNOHANG) == 0;
-}
-
-static void
-reap(struct proc *p)
-{
-	int status = 0;
-
-	while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
-		;
-	p->exit_code =
-	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	p->out = slurp(p->out_path);
-	p->err = slurp(p->err_path);
-	unlink(p->out_path);
-	unlink(p->err_path);
-}
-
-static void
-proc_free(struct proc *p)
-{
-	free(p->out);
-	free(p->err);
-	p->out = p->err = NULL;
-}
-
-/* key=value from the writer's summary line; fails the test if absent. */
-static long long
-writer_field(const char *line, const char *key)
-{
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), " %s=", key);
-	p = strstr(line, pat);
-	if (p == NULL)
-		fail_msg("writer summary has no %s: %s", key, line);
-	return atoll(p + strlen(pat));
-}
-
-/* Healthy consumers (generation 5, 2 allocations each) and incomplete
- * ones (3 allocations each, no row), plus one more spelling, by the
- * collation the same consumer, of an incomplete id. */
-static void
-seed(size_t healthy, size_t incomplete)
-{
-	char sql[1024];
-
-	h_reset_db(DB);
-	snprintf(sql, sizeof(sql),
-	    "INSERT INTO projects (id, external_id) VALUES (1, 'proj-a');"
-	    "INSERT INTO users (id, external_id) VALUES (1, 'user-a');"
-	    "INSERT INTO resource_providers (id, uuid, name, generation,"
-	    " root_provider_id) VALUES (1, 'rp-1', 'cn1', 1, 1);"
-	    "INSERT INTO consumers (uuid, project_id, user_id, generation)"
-	    " SELECT CONCAT('healthy-', LPAD(seq, 8, '0')), 1, 1, 5"
-	    " FROM seq_1_to_%zu;"
-	    "INSERT INTO allocations (resource_provider_id, consumer_id,"
-	    " resource_class_id, used) SELECT 1, c.uuid, r.seq, 1"
-	    " FROM consumers c JOIN seq_0_to_1 r;"
-	    "INSERT INTO allocations (resource_provider_id, consumer_id,"
-	    " resource_class_id, used)"
-	    " SELECT 1, CONCAT('gone-', LPAD(s.seq, 8, '0')), r.seq, 2"
-	    " FROM seq_1_to_%zu s JOIN seq_0_to_2 r;"
-	    "UPDATE allocations SET consumer_id = 'GONE-00000007 '"
-	    " WHERE consumer_id = 'gone-00000007' AND resource_class_id = 2;",
-	    healthy, incomplete);
-	h_sql(DB, sql);
-}
-
-static long long
-incomplete_left(void)
-{
-	return h_query_int(DB,
-	    "SELECT COUNT(DISTINCT a.consumer_id) FROM allocations a"
-	    " LEFT JOIN consumers c ON c.uuid = a.consumer_id"
-	    " WHERE c.id IS NULL");
-}
-
-/* No allocation without its consumer, no consumer twice. */
-static void
-assert_consistent(void)
-{
-	assert_int_equal(h_query_int(DB,
-	                     "SELECT COUNT(*) FROM allocations a"
-	                     " LEFT JOIN consumers c ON c.uuid = a.consumer_id"
-	                     " WHERE c.id IS NULL"),
-	    0);
-	assert_int_equal(h_query_int(DB,
-	                     "SELECT COUNT(*) - COUNT(DISTINCT uuid)"
-	                     " FROM consumers"),
-	    0);
-}
-
-static void
-janitor_argv(const char **argv, const char *cfg)
-{
-	size_t n = 0;
-
-	argv[n++] = PJ_BINARY;
-	argv[n++] = "--config";
-	argv[n++] = cfg;
-	argv[n++] = "--format";
-	argv[n++] = "json";
-	argv[n++] = "--batch-size";
-	argv[n++] = "50";
-	argv[n++] = "--pass";
-	argv[n++] = "incomplete_consumers";
-	argv[n++] = "repair";
-	argv[n] = NULL;
-}
-
 /* Placement writes (2 clients) on healthy, incomplete and new consumers
  * while one worker repairs: both finish cleanly and nothing is lost. */
 static void
@@ -212,19 +44,20 @@ concurrency_writer_and_worker(void **state)
 {
 	char *cfg = h_config(DB, NULL);
 	char pool[64];
-	const char *jargv[12];
-	const char *wargv[] = { PJ_WRITER, "--socket", getenv("PJ_TEST_SOCKET"),
+	const char *jargv[16];
+	const char *wargv[] = { "--socket", getenv("PJ_TEST_SOCKET"),
 		"--database", DB, "--seconds", WRITER_SECONDS, "--clients", "2",
 		"--seed", "7", "--prefix", "gone-", "--pool-size", "4400",
 		"--pool-file", pool, NULL };
-	struct proc writer, worker;
+	struct h_proc writer_p, worker_p;
+	struct h_result writer, worker;
 	long long committed, repaired;
 	bool overlapped;
 	FILE *f;
 	size_t i;
 
 	(void)state;
-	seed(HEALTHY, INCOMPLETE);
+	h_seed_consumers(DB, HEALTHY, INCOMPLETE);
 	/* The writer also rewrites the healthy consumers. */
 	temp_path(pool, sizeof(pool), "pool");
 	f = fopen(pool, "w");
@@ -232,13 +65,13 @@ concurrency_writer_and_worker(void **state)
 	for (i = 1; i <= HEALTHY; i += 2)
 		fprintf(f, "healthy-%08zu\n", i);
 	fclose(f);
-	spawn(&writer, PJ_WRITER, wargv);
+	writer_p = h_start_program(PJ_WRITER, wargv, NULL);
 	pj_time_sleep_ms(300);
-	janitor_argv(jargv, cfg);
-	spawn(&worker, PJ_BINARY, jargv);
-	reap(&worker);
-	overlapped = still_running(&writer);
-	reap(&writer);
+	h_janitor_argv(jargv, cfg, "50");
+	worker_p = h_start(jargv, NULL, (uid_t)-1);
+	worker = h_finish(&worker_p);
+	overlapped = h_proc_running(&writer_p);
+	writer = h_finish(&writer_p);
 	unlink(pool);
 	print_message("writer: %s%s", writer.out, writer.err);
 	print_message(
@@ -256,30 +89,15 @@ concurrency_writer_and_worker(void **state)
 		    writer.err);
 	/* The worker ran entirely while the writer wrote. */
 	assert_true(overlapped);
-	assert_int_equal(writer_field(writer.out, "errors"), 0);
-	committed = writer_field(writer.out, "committed");
+	assert_int_equal(h_writer_field(writer.out, "errors"), 0);
+	committed = h_writer_field(writer.out, "committed");
 	assert_true(committed > 0);
 	repaired = h_json_field(worker.out, "repaired");
 	assert_true(repaired > 0 && repaired <= INCOMPLETE);
 	assert_int_equal(h_json_field(worker.out, "failed"), 0);
-	assert_consistent();
-	/* Every consumer with allocations has its row, and only those. */
-	assert_int_equal(h_query_int(DB, "SELECT COUNT(*) FROM consumers"),
-	    h_query_int(
-	        DB, "SELECT COUNT(DISTINCT consumer_id) FROM allocations"));
-	/* Each committed write bumped one generation once: none lost, none
-	 * doubled; the worker's rows start at 0. */
-	assert_int_equal(
-	    h_query_int(DB, "SELECT SUM(generation) FROM consumers"),
-	    5 * HEALTHY + committed);
-	/* A write replaces all of a consumer's allocations with 2 rows. */
-	assert_int_equal(h_query_int(DB,
-	                     "SELECT COUNT(*) FROM (SELECT consumer_id,"
-	                     " COUNT(*) AS n FROM allocations"
-	                     " GROUP BY consumer_id HAVING n NOT IN (2, 3)) x"),
-	    0);
-	proc_free(&writer);
-	proc_free(&worker);
+	h_assert_writer_invariants(DB, HEALTHY, committed);
+	h_result_free(&writer);
+	h_result_free(&worker);
 	free(cfg);
 }
 
@@ -290,20 +108,21 @@ concurrency_two_workers(void **state)
 	/* Without the run lock, which would make the second one wait out:
 	 * this is about the passes being safe side by side. */
 	char *cfg = h_config(DB, "worker:\n  lock:\n    enabled: false\n");
-	const char *argv[12];
-	struct proc w[2];
+	const char *argv[16];
+	struct h_proc p[2];
+	struct h_result w[2];
 	long long repaired = 0, missing;
 	size_t i;
 
 	(void)state;
-	seed(500, 3000);
-	missing = incomplete_left();
+	h_seed_consumers(DB, 500, 3000);
+	missing = h_incomplete_left(DB);
 	assert_int_equal(missing, 3000);
-	janitor_argv(argv, cfg);
-	spawn(&w[0], PJ_BINARY, argv);
-	spawn(&w[1], PJ_BINARY, argv);
+	h_janitor_argv(argv, cfg, "50");
+	for (i = 0; i < 2; i++)
+		p[i] = h_start(argv, NULL, (uid_t)-1);
 	for (i = 0; i < 2; i++) {
-		reap(&w[i]);
+		w[i] = h_finish(&p[i]);
 		print_message(
 		    "worker %zu: exit %d found=%lld repaired=%lld"
 		    " retries=%lld failed=%lld\n",
@@ -324,12 +143,12 @@ concurrency_two_workers(void **state)
 	}
 	/* Each missing consumer was made once, by one of the two. */
 	assert_int_equal(repaired, missing);
-	assert_int_equal(incomplete_left(), 0);
-	assert_consistent();
+	assert_int_equal(h_incomplete_left(DB), 0);
+	h_assert_consistent(DB);
 	assert_int_equal(
 	    h_query_int(DB, "SELECT COUNT(*) FROM consumers"), 500 + missing);
 	for (i = 0; i < 2; i++)
-		proc_free(&w[i]);
+		h_result_free(&w[i]);
 	free(cfg);
 }
 

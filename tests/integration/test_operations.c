@@ -5,22 +5,15 @@
 #include <stddef.h>
 
 #include <cmocka.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/integration/harness.h"
 
 #define DB "pj_it_operations"
-
-struct proc {
-	pid_t pid;
-	char out[64], err[64]; /* temp files holding its output */
-};
 
 static void
 seed(int incomplete)
@@ -36,54 +29,18 @@ seed(int incomplete)
 	h_sql(DB, sql);
 }
 
-/* Starts the worker in the background, its output in two temp files. */
-static void
-spawn(struct proc *p, const char *config, const char *const *args)
+/* The worker in the background with --config config --format json and
+ * args (NULL-ended). */
+static struct h_proc
+spawn(const char *config, const char *const *args)
 {
-	const char *argv[16] = { PJ_BINARY, "--config", config, "--format",
-		"json", "--pass", "incomplete_consumers" };
-	size_t n = 7;
-	int fd;
+	const char *argv[16];
 
-	while (*args != NULL && n < 15)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	snprintf(p->out, sizeof(p->out), "/tmp/pj-ops-out-XXXXXX");
-	snprintf(p->err, sizeof(p->err), "/tmp/pj-ops-err-XXXXXX");
-	fd = mkstemp(p->out);
-	assert_true(fd >= 0);
-	close(fd);
-	fd = mkstemp(p->err);
-	assert_true(fd >= 0);
-	close(fd);
-	p->pid = fork();
-	assert_true(p->pid >= 0);
-	if (p->pid == 0) {
-		if (freopen(p->out, "w", stdout) == NULL ||
-		    freopen(p->err, "w", stderr) == NULL)
-			_exit(126);
-		execv(PJ_BINARY, (char *const *)argv);
-		_exit(127);
-	}
+	h_json_argv(argv, config, args);
+	return h_start(argv, NULL, (uid_t)-1);
 }
 
-/* Waits at most limit_ms for the worker; its exit code, or -1 if it is
- * still running then. */
-static int
-wait_for(struct proc *p, long long limit_ms)
-{
-	long long deadline = h_now_ms() + limit_ms;
-	int status;
-
-	while (h_now_ms() < deadline) {
-		if (waitpid(p->pid, &status, WNOHANG) == p->pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status)
-			                         : 128 + WTERMSIG(status);
-		usleep(20 * 1000);
-	}
-	return -1;
-}
-
+/* A file's text (caller frees). */
 static char *
 slurp(const char *path)
 {
@@ -99,13 +56,6 @@ slurp(const char *path)
 	return text;
 }
 
-static void
-proc_cleanup(struct proc *p)
-{
-	unlink(p->out);
-	unlink(p->err);
-}
-
 /* SIGTERM mid-run: the batch in flight finishes or rolls back, the report
  * says "signal", the process is gone within 3 s, and every consumer made
  * is counted; a second run finishes the job. */
@@ -113,41 +63,40 @@ static void
 operations_sigterm_stops_cleanly(void **state)
 {
 	char *cfg = h_config(DB, "worker:\n  sleep_between_batches: 20ms\n");
-	const char *args[] = { "--batch-size", "50", "repair", NULL };
-	const char *again[] = { "repair", NULL };
+	const char *args[] = { "--pass", "incomplete_consumers", "--batch-size",
+		"50", "repair", NULL };
+	const char *again[] = { "--pass", "incomplete_consumers", "repair",
+		NULL };
 	long long t0, repaired, made;
-	struct proc p;
-	char *out;
-	int code;
+	struct h_proc p;
+	struct h_result r;
 
 	(void)state;
 	seed(20000);
-	spawn(&p, cfg, args);
-	usleep(1500 * 1000);
+	p = spawn(cfg, args);
+	h_proc_read(&p, 1500);
 	t0 = h_now_ms();
 	assert_int_equal(kill(p.pid, SIGTERM), 0);
-	code = wait_for(&p, 3000);
-	if (code < 0) {
+	if (!h_proc_wait_exit(&p, 3000)) {
 		kill(p.pid, SIGKILL);
 		fail_msg("still running 3 s after SIGTERM");
 	}
-	print_message(
-	    "exited %d in %lld ms after SIGTERM\n", code, h_now_ms() - t0);
-	assert_int_equal(code, 1);
-	out = slurp(p.out);
-	assert_non_null(strstr(out, "\"stopped_by\":\"signal\""));
-	repaired = atoll(strstr(out, "\"repaired\":") + 11);
+	r = h_finish(&p);
+	print_message("exited %d in %lld ms after SIGTERM\n", r.exit_code,
+	    h_now_ms() - t0);
+	h_expect_exit(&r, 1, "repair stopped by SIGTERM");
+	assert_non_null(strstr(r.out, "\"stopped_by\":\"signal\""));
+	repaired = h_json_field(r.out, "repaired");
 	made = h_query_int(DB, "SELECT COUNT(*) FROM consumers");
 	/* No half batch: what exists is exactly what was reported. */
 	assert_int_equal(made, repaired);
 	assert_true(repaired > 0 && repaired < 20000);
-	free(out);
-	proc_cleanup(&p);
-	spawn(&p, cfg, again);
-	assert_int_equal(wait_for(&p, 120000), 0);
+	h_result_free(&r);
+	r = h_run_json(cfg, again);
+	h_expect_exit(&r, 0, "the second repair");
+	h_result_free(&r);
 	assert_int_equal(
 	    h_query_int(DB, "SELECT COUNT(*) FROM consumers"), 20000);
-	proc_cleanup(&p);
 	free(cfg);
 }
 
@@ -159,28 +108,27 @@ operations_server_down_past_deadline(void **state)
 	char *cfg = h_config_db(DB, "  connect_timeout: 1s\n",
 	    "worker:\n  sleep_between_batches: 50ms\n"
 	    "  retry_backoff: 100ms\n  reconnect_deadline: 2s\n");
-	const char *args[] = { "--batch-size", "20", "repair", NULL };
-	struct proc p;
-	char *err;
-	int code, rc;
+	const char *args[] = { "--pass", "incomplete_consumers", "--batch-size",
+		"20", "repair", NULL };
+	struct h_proc p;
+	struct h_result r;
+	int rc;
 
 	(void)state;
 	seed(3000);
-	spawn(&p, cfg, args);
-	usleep(700 * 1000);
+	p = spawn(cfg, args);
+	h_proc_read(&p, 700);
 	rc = system("bash " PJ_SOURCE_DIR "/scripts/sandbox-db.sh stop");
-	code = wait_for(&p, 30000);
-	if (code < 0)
+	if (!h_proc_wait_exit(&p, 30000))
 		kill(p.pid, SIGKILL);
+	r = h_finish(&p);
 	/* The server comes back before any assertion can end the test. */
 	assert_int_equal(
 	    system("bash " PJ_SOURCE_DIR "/scripts/sandbox-db.sh start"), 0);
 	assert_int_equal(rc, 0);
-	assert_int_equal(code, 69);
-	err = slurp(p.err);
-	assert_non_null(strstr(err, "event=reconnect_failed"));
-	free(err);
-	proc_cleanup(&p);
+	h_expect_exit(&r, 69, "repair with the server down");
+	h_expect_log(&r, "event=reconnect_failed", true);
+	h_result_free(&r);
 	free(cfg);
 }
 
@@ -200,39 +148,30 @@ static void
 operations_sighup_reload(void **state)
 {
 	char *cfg = h_config(DB, "worker:\n  interval: 1s\n");
-	const char *args[] = { "run", NULL };
-	char *good, *err;
-	struct proc p;
-	FILE *f;
-	size_t n;
+	const char *args[] = { "--pass", "incomplete_consumers", "run", NULL };
+	struct h_proc p;
+	struct h_result r;
+	char *good;
 
 	(void)state;
 	seed(10);
-	f = fopen(cfg, "r");
-	assert_non_null(f);
-	good = calloc(1, 4096);
-	assert_non_null(good);
-	n = fread(good, 1, 4095, f);
-	good[n] = '\0';
-	fclose(f);
-	spawn(&p, cfg, args);
-	usleep(1200 * 1000);
+	good = slurp(cfg);
+	p = spawn(cfg, args);
+	h_proc_read(&p, 1200);
 	write_config(cfg, "worker:\n  interval: [\n");
 	assert_int_equal(kill(p.pid, SIGHUP), 0);
-	usleep(1500 * 1000);
-	assert_int_equal(wait_for(&p, 10), -1); /* still running */
+	assert_false(h_proc_wait_exit(&p, 1500)); /* still running */
 	write_config(cfg, good);
 	assert_int_equal(kill(p.pid, SIGHUP), 0);
-	usleep(1500 * 1000);
+	h_proc_read(&p, 1500);
 	assert_int_equal(kill(p.pid, SIGTERM), 0);
-	assert_true(wait_for(&p, 3000) >= 0);
-	err = slurp(p.err);
-	assert_non_null(strstr(err, "event=config_reload_failed"));
-	assert_non_null(strstr(err, "event=config_reloaded"));
-	free(err);
+	assert_true(h_proc_wait_exit(&p, 3000));
+	r = h_finish(&p);
+	h_expect_log(&r, "event=config_reload_failed", true);
+	h_expect_log(&r, "event=config_reloaded", true);
+	h_result_free(&r);
 	assert_int_equal(h_query_int(DB, "SELECT COUNT(*) FROM consumers"), 10);
 	free(good);
-	proc_cleanup(&p);
 	free(cfg);
 }
 
@@ -241,9 +180,10 @@ static void
 operations_metrics_file(void **state)
 {
 	char yaml[256], path[64] = "/tmp/pj-ops-metrics-XXXXXX";
-	const char *args[] = { "repair", NULL };
+	const char *args[] = { "--pass", "incomplete_consumers", "repair",
+		NULL };
 	char *cfg, *text, file[96];
-	struct proc p;
+	struct h_result r;
 
 	(void)state;
 	assert_non_null(mkdtemp(path));
@@ -251,8 +191,9 @@ operations_metrics_file(void **state)
 	snprintf(yaml, sizeof(yaml), "report:\n  metrics_file: %s\n", file);
 	cfg = h_config(DB, yaml);
 	seed(7);
-	spawn(&p, cfg, args);
-	assert_int_equal(wait_for(&p, 30000), 0);
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 0, "repair writing metrics");
+	h_result_free(&r);
 	text = slurp(file);
 	assert_non_null(strstr(text,
 	    "placement_janitor_pass_repaired{pass=\"incomplete_consumers\"} 7"));
@@ -260,7 +201,6 @@ operations_metrics_file(void **state)
 	free(text);
 	unlink(file);
 	rmdir(path);
-	proc_cleanup(&p);
 	free(cfg);
 }
 

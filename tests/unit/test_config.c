@@ -201,6 +201,7 @@ static const struct {
 } expected_keys[] = {
 	{ "database.host", "\"localhost\"" },
 	{ "database.port", "3306" },
+	{ "database.hosts", "\"\"" },
 	{ "database.socket", "\"\"" },
 	{ "database.name", "\"placement\"" },
 	{ "database.user", "\"placement_janitor\"" },
@@ -566,6 +567,7 @@ struct bad_case {
 #define DB_SYNTAX "YAML syntax: while scanning for the next token found "
 #define REPLICA \
 	"expected host or host:port (port 1..65535; IPv6 as [address]:port)"
+#define HOSTS_ONLY "database.hosts is set: give the servers there only"
 #define SECRETS \
 	"only one of database.password, database.password_file, " \
 	"database.password_env and database.option_file may be set"
@@ -756,6 +758,16 @@ static const struct bad_case bad_cases[] = {
 	{ "replication:\n  replicas: \"db2:3306,db3:x\"\n",
 	    ":2:13: replication.replicas: entry 2 \"db3:x\": " REPLICA, 1 },
 	{ "replication:\n  replicas: \"a,,b:0, ::1\"\n", NULL, 3 },
+	{ "database:\n  hosts: \"db1,db2:x\"\n",
+	    ":2:10: database.hosts: entry 2 \"db2:x\": " REPLICA, 1 },
+	{ "database:\n  host: db1\n  hosts: db2\n",
+	    ":2:9: database.host: " HOSTS_ONLY, 1 },
+	{ "database:\n  hosts: db2\n  socket: /s\n",
+	    ":3:11: database.socket: " HOSTS_ONLY, 1 },
+	{ "database:\n  port: 3307\n  hosts: \"a, b\"\n",
+	    ":2:9: database.port: " HOSTS_ONLY, 1 },
+	{ "database:\n  hosts: \"a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q\"\n",
+	    ":2:10: database.hosts: more than 16 hosts", 1 },
 };
 
 static void
@@ -869,7 +881,7 @@ test_replicas(void **state)
 			fail_msg("\"%s\": %zu replicas, want %zu", c->list,
 			    cfg.replication.n_replicas, c->n);
 		for (j = 0; j < c->n; j++) {
-			const struct pj_replica_addr *r =
+			const struct pj_db_addr *r =
 			    &cfg.replication.replica[j];
 
 			if (strcmp(r->host, c->hosts[j]) != 0 ||
@@ -881,6 +893,34 @@ test_replicas(void **state)
 				    c->hosts[j], (long long)c->ports[j]);
 		}
 	}
+}
+
+/* database.hosts: the list in order, default ports, replacing host. */
+static void
+test_hosts(void **state)
+{
+	static const char text[] =
+	    "database:\n  hosts: \" db1:3307, [::1],db3 \"\n";
+	static const char *const hosts[] = { "db1", "::1", "db3" };
+	static const int64_t ports[] = { 3307, 3306, 3306 };
+	struct pj_config cfg;
+	struct pj_cfg_diag diag;
+	struct pj_error err = { 0 };
+	size_t i;
+
+	(void)state;
+	if (pj_cfg_load(write_text("hosts.yaml", text, 0600), &cfg, &diag,
+	        &err) != PJ_OK) {
+		dump_diag(&diag);
+		fail_msg("%s", err.msg);
+	}
+	assert_int_equal(cfg.db.n_hosts, 3);
+	for (i = 0; i < 3; i++) {
+		assert_string_equal(cfg.db.hosts[i].host, hosts[i]);
+		assert_int_equal(cfg.db.hosts[i].port, ports[i]);
+	}
+	assert_int_equal(pj_cfg_defaults(&cfg, &err), PJ_OK);
+	assert_int_equal(cfg.db.n_hosts, 0);
 }
 
 /* A long string: 255 bytes fit the field, 256 do not. */
@@ -1370,6 +1410,7 @@ main(void)
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_string_length),
 		cmocka_unit_test(test_replicas),
+		cmocka_unit_test(test_hosts),
 		cmocka_unit_test(test_many_problems),
 		cmocka_unit_test(test_error_cap),
 		cmocka_unit_test(test_unusable_files),

@@ -112,12 +112,23 @@ test_retryable_classes(void **state)
 	}
 }
 
+/* A deadlock at COMMIT (pj_db_commit) is Galera's certification
+ * failing: its own status, redone as a deadlock is. */
+static void
+test_certification_status(void **state)
+{
+	(void)state;
+	assert_true(pj_status_retryable(PJ_ECERT));
+	assert_string_equal(pj_status_name(PJ_ECERT), "certification");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classify_table),
 		cmocka_unit_test(test_retryable_classes),
+		cmocka_unit_test(test_certification_status),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

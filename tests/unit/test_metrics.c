@@ -301,6 +301,7 @@ sample(struct pj_run_report *r, int exit_code)
 	p->batches = 3;
 	p->retries = 4;
 	p->conflicts = 1;
+	p->certification_failures = 3;
 	p->seconds = 1.25;
 	p = &r->passes[1];
 	p->name = "we\"ird\\na\nme";
@@ -360,6 +361,8 @@ static const char *const sample_lines[] = {
 	"placement_janitor_pass_batches{pass=\"incomplete_consumers\"} 3",
 	"placement_janitor_pass_retries{pass=\"incomplete_consumers\"} 4",
 	"placement_janitor_pass_conflicts{pass=\"incomplete_consumers\"} 1",
+	"placement_janitor_pass_certification_failures"
+	"{pass=\"incomplete_consumers\"} 3",
 	"placement_janitor_pass_found{pass=\"root_provider_ids\"} 0",
 	"placement_janitor_pass_duration_seconds{pass=\"incomplete_consumers\"}"
 	" 1.250000",

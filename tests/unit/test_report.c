@@ -58,6 +58,7 @@ sample(struct pj_run_report *r)
 	p->batches = 3;
 	p->retries = 4;
 	p->conflicts = 1;
+	p->certification_failures = 2;
 	p->seconds = 1.234;
 	snprintf(p->error, sizeof(p->error), "deadlock \"found\"\nwhen\\x");
 	p = &r->passes[1];
@@ -79,12 +80,13 @@ test_json_sample(void **state)
 	    "{\"name\":\"incomplete_consumers\",\"mode\":\"repair\","
 	    "\"ran\":true,\"scope\":null,\"found\":12,\"repaired\":10,\"failed\":2,"
 	    "\"remaining\":2,\"batches\":3,\"retries\":4,\"conflicts\":1,"
-	    "\"seconds\":1.234,"
+	    "\"certification_failures\":2,\"seconds\":1.234,"
 	    "\"error\":\"deadlock \\\"found\\\"\\nwhen\\\\x\"},"
 	    "{\"name\":\"root_provider_ids\",\"mode\":\"report\","
 	    "\"ran\":false,\"scope\":null,\"found\":0,\"repaired\":0,"
 	    "\"failed\":0,\"remaining\":0,\"batches\":0,\"retries\":0,"
-	    "\"conflicts\":0,\"seconds\":0.000,\"error\":null}],"
+	    "\"conflicts\":0,\"certification_failures\":0,"
+	    "\"seconds\":0.000,\"error\":null}],"
 	    "\"scope\":null}\n";
 	struct pj_run_report *r = calloc(1, sizeof(*r));
 	char *got;
@@ -184,6 +186,8 @@ test_table_sample(void **state)
 	    "     1.23\n"
 	    "root_provider_ids     report      -         -       -          -"
 	    "        -\n"
+	    "galera: pass incomplete_consumers: 2 certification failures,"
+	    " redone\n"
 	    "error: pass incomplete_consumers: deadlock \"found\"?when\\x\n"
 	    "error: run ??\n"
 	    "run " RUN_ID
