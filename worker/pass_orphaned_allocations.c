@@ -41,11 +41,13 @@ static const char SQL_CONSUMER_NEXT[] =
  * left alone), joined to the provider it names. Parameter: the key list
  * (pj_batch_json: id, text = consumer_id). Every statement on them has a
  * _C twin for --consumer (parameters: keys, consumer), so a scoped run
- * never touches another consumer's rows.
+ * never touches another consumer's rows. Every join starts from the key
+ * list (STRAIGHT_JOIN: the optimizer must not prefer a scan of a small
+ * table, which would lock all of it) and probes unique indexes.
  */
 #define KEYED \
 	" FROM" PJ_SQL_BATCH_KEYS \
-	" JOIN allocations a ON a.id = j.id AND a.consumer_id = j.k" \
+	" STRAIGHT_JOIN allocations a ON a.id = j.id AND a.consumer_id = j.k" \
 	" LEFT JOIN resource_providers rp ON rp.id = a.resource_provider_id"
 /* The damage, re-checked under the lock. */
 #define STILL_ORPHANED " WHERE rp.id IS NULL"
@@ -62,7 +64,7 @@ static const char SQL_CONSUMER_NEXT[] =
  */
 #define CONSUMERS_ALLOCATIONS \
 	"SELECT COUNT(a.id) FROM" PJ_SQL_BATCH_KEYS \
-	" JOIN allocations a ON a.consumer_id = j.k"
+	" STRAIGHT_JOIN allocations a ON a.consumer_id = j.k"
 static const char SQL_LOCK_CONSUMERS[] = CONSUMERS_ALLOCATIONS " FOR UPDATE";
 static const char SQL_LOCK_CONSUMERS_C[] =
     CONSUMERS_ALLOCATIONS " WHERE a.consumer_id = ? FOR UPDATE";
@@ -113,26 +115,27 @@ static const char SQL_DELETE_ALLOCATIONS_C[] =
  * none is deleted (delete_consumers_if_no_allocations), archived, guarded
  * by the same generation. Every listed consumer is exactly one of the two
  * unless its generation moved: bumped + deleted must be all of them.
+ * What a consumer keeps is counted by a scalar subquery, read through
+ * allocations_consumer_id_idx for each consumer: [NOT] EXISTS would become
+ * a semi-join that the optimizer may run as a scan of the whole index.
  */
-#define LISTED \
-	" FROM" PJ_SQL_BATCH_KEYS \
-	" JOIN consumers c ON c.id = j.id" \
-	" WHERE c.generation = j.generation AND"
-#define LEFT_WITH(op) \
-	" " op " (SELECT 1 FROM allocations a WHERE a.consumer_id = c.uuid)"
+#define JOIN_LISTED \
+	PJ_SQL_BATCH_KEYS " STRAIGHT_JOIN consumers c ON c.id = j.id"
+#define KEEPS(op) \
+	" WHERE c.generation = j.generation AND (SELECT COUNT(*)" \
+	" FROM allocations a WHERE a.consumer_id = c.uuid) " op
 static const char SQL_BUMP[] =
-    "UPDATE" PJ_SQL_BATCH_KEYS
-    " JOIN consumers c ON c.id = j.id"
-    " SET c.generation = c.generation + 1, c.updated_at = UTC_TIMESTAMP()"
-    " WHERE c.generation = j.generation AND" LEFT_WITH("EXISTS");
+    "UPDATE" JOIN_LISTED
+    " SET c.generation = c.generation + 1, c.updated_at = UTC_TIMESTAMP()" KEEPS(
+        "> 0");
 /* Parameters: run id, consumer keys. */
 static const char SQL_ARCHIVE_CONSUMERS[] =
     "INSERT INTO placement_janitor_archive" PJ_ARCHIVE_COLUMNS
     " SELECT ?, 'orphaned_allocations', 'consumers', CAST(c.id AS CHAR),"
     " 'delete', " PJ_ARCHIVE_CONSUMER
-    ", UTC_TIMESTAMP(6)" LISTED LEFT_WITH("NOT EXISTS");
+    ", UTC_TIMESTAMP(6) FROM" JOIN_LISTED KEEPS("= 0");
 static const char SQL_DELETE_CONSUMERS[] =
-    "DELETE c" LISTED LEFT_WITH("NOT EXISTS");
+    "DELETE c FROM" JOIN_LISTED KEEPS("= 0");
 
 static int
 find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,

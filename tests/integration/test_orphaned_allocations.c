@@ -758,6 +758,7 @@ orphaned_allocations_batch_locks_and_rechecks(void **state)
 	assert_int_equal(pass->repair_batch(&ctx, &b, &repaired, &err), PJ_OK);
 	assert_int_equal(repaired, 5);
 	assert_int_equal(h_try_exec(other, SQL_ADD, &keeps, 1), PJ_ERETRY);
+	assert_int_equal(h_try_exec(other, SQL_ADD, &ghost, 1), PJ_ERETRY);
 	assert_int_equal(h_try_exec(other, SQL_DEL, &id8, 1), PJ_ERETRY);
 	assert_int_equal(h_try_exec(other, SQL_PROVIDER, p90, 2), PJ_ERETRY);
 	assert_int_equal(h_try_exec(other, SQL_CONSUMER, &ghost, 1), PJ_ERETRY);
