@@ -787,6 +787,42 @@ orphaned_allocations_batch_locks_and_rechecks(void **state)
 	pj_db_close(ctx.db);
 }
 
+/*
+ * A consumer's generation that moves between the read under lock and the
+ * compare-and-swap (here a trigger on the orphans' delete: no writer can
+ * get through the lock) makes the batch a conflict, never a blind write.
+ */
+static void
+orphaned_allocations_batch_cas_miss_conflicts(void **state)
+{
+	const struct pj_pass *pass = &pj_pass_orphaned_allocations;
+	struct pj_key keys[8];
+	struct pj_batch b = { keys, 0, 8 };
+	struct pj_error err = { 0 };
+	struct pj_config cfg;
+	struct pj_ctx ctx;
+	size_t repaired = 0;
+
+	(void)state;
+	seed_fixture();
+	h_sql(DB,
+	    "CREATE TRIGGER pj_test_move AFTER DELETE ON allocations"
+	    " FOR EACH ROW UPDATE consumers SET generation = generation + 10"
+	    " WHERE uuid = OLD.consumer_id");
+	assert_int_equal(pj_cfg_defaults(&cfg, &err), PJ_OK);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.db = h_connect(DB);
+	ctx.cfg = &cfg;
+	ctx.run_id = "cas-test";
+	assert_int_equal(pass->find_batch(&ctx, NULL, &b, &err), PJ_OK);
+	assert_int_equal(pj_db_begin(ctx.db, &err), PJ_OK);
+	assert_int_equal(
+	    pass->repair_batch(&ctx, &b, &repaired, &err), PJ_ECONFLICT);
+	pj_db_rollback(ctx.db);
+	pj_db_close(ctx.db);
+	assert_int_equal(count(ORPHANS_LEFT), ORPHANS);
+}
+
 int
 main(void)
 {
@@ -799,6 +835,7 @@ main(void)
 		cmocka_unit_test(orphaned_allocations_crosses_batches),
 		cmocka_unit_test(orphaned_allocations_writer_sees_conflict),
 		cmocka_unit_test(orphaned_allocations_batch_locks_and_rechecks),
+		cmocka_unit_test(orphaned_allocations_batch_cas_miss_conflicts),
 		cmocka_unit_test(orphaned_allocations_with_placement_writers),
 	};
 	int failed;
