@@ -241,12 +241,21 @@ node_cmp(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
+/* The node of id among n sorted ones, or NULL. */
 static const struct node *
-node_find(const struct nodes *m, int64_t id)
+node_in(const struct node *v, size_t n, int64_t id)
 {
 	struct node key = { .id = id };
 
-	return bsearch(&key, m->v, m->n, sizeof(*m->v), node_cmp);
+	if (n == 0)
+		return NULL;
+	return bsearch(&key, v, n, sizeof(*v), node_cmp);
+}
+
+static const struct node *
+node_find(const struct nodes *m, int64_t id)
+{
+	return node_in(m->v, m->n, id);
 }
 
 static int
@@ -355,17 +364,16 @@ lock_level(struct pj_ctx *ctx, const struct pj_batch *level, struct nodes *m,
 		node.generation = pj_stmt_int(st, 3);
 		rc = node_add(m, &node, err);
 	}
-	if (rc == PJ_OK)
+	if (rc == PJ_OK && m->n > before)
 		qsort(m->v + before, m->n - before, sizeof(*m->v), node_cmp);
 	/* The level's ids that came back with no row. */
 	for (i = 0; rc == PJ_OK && i < level->n; i++) {
 		struct node gone = { .id = level->keys[i].id, .missing = true };
 
-		if (bsearch(&gone, m->v + before, m->n - before, sizeof(*m->v),
-		        node_cmp) == NULL)
+		if (node_in(m->v + before, m->n - before, gone.id) == NULL)
 			rc = node_add(m, &gone, err);
 	}
-	if (rc == PJ_OK)
+	if (rc == PJ_OK && m->n > 0)
 		qsort(m->v, m->n, sizeof(*m->v), node_cmp);
 	pj_stmt_close(st);
 	free(keys);
@@ -490,15 +498,17 @@ repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
 {
 	struct nodes m = { NULL, 0, 0 };
 	struct pj_batch fix = { NULL, 0, b->n };
-	int rc = PJ_OK;
+	int rc;
 
 	fix.keys = calloc(b->n + 1, sizeof(*fix.keys));
-	if (fix.keys == NULL)
+	if (fix.keys == NULL) {
 		rc = pj_error_set(err, PJ_ENOMEM, "%zu providers", b->n);
-	if (rc == PJ_OK)
-		rc = lock_walks(ctx, b, &m, &fix, err);
+		goto out;
+	}
+	rc = lock_walks(ctx, b, &m, &fix, err);
 	if (rc == PJ_OK)
 		rc = fix_roots(ctx, &fix, repaired, err);
+out:
 	free(fix.keys);
 	free(m.v);
 	return rc;
