@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/schema.h"
 #include "common/strings.h"
 #include "worker/archive.h"
 
@@ -34,109 +35,107 @@ static const char SQL_CONSUMER_FIRST[] = FIND_HEAD OF_CONSUMER FIND_TAIL;
 static const char SQL_CONSUMER_NEXT[] =
     FIND_HEAD OF_CONSUMER " AND a.id > ?" FIND_TAIL;
 
-/* The batch's damage, re-checked under the lock: parameters lo, hi. */
-#define IN_RANGE " WHERE a.id BETWEEN ? AND ? AND rp.id IS NULL"
 /*
- * The same under --consumer (lo, hi, consumer): every statement below has
- * a _C twin that locks, re-checks and deletes only the consumer's rows, so
- * a scoped run never touches another consumer's orphan inside the range.
+ * The batch's allocations, each by its id and the consumer find_batch saw
+ * (an allocation never changes consumer in Placement: if one did, it is
+ * left alone), joined to the provider it names. Parameter: the key list
+ * (pj_batch_json: id, text = consumer_id). Every statement on them has a
+ * _C twin for --consumer (parameters: keys, consumer), so a scoped run
+ * never touches another consumer's rows. Every join starts from the key
+ * list (STRAIGHT_JOIN: the optimizer must not prefer a scan of a small
+ * table, which would lock all of it) and probes unique indexes.
  */
-#define IN_RANGE_C IN_RANGE OF_CONSUMER
+#define KEYED \
+	" FROM" PJ_SQL_BATCH_KEYS \
+	" STRAIGHT_JOIN allocations a ON a.id = j.id AND a.consumer_id = j.k" \
+	" LEFT JOIN resource_providers rp ON rp.id = a.resource_provider_id"
+/* The damage, re-checked under the lock. */
+#define STILL_ORPHANED " WHERE rp.id IS NULL"
+#define STILL_ORPHANED_C STILL_ORPHANED OF_CONSUMER
 
 /*
- * The consumers that lose allocations, one spelling per consumer (the
- * GROUP BY uses the collation), in index order. First read without locks,
- * to lock their allocations through allocations_consumer_id_idx before the
- * id range below, in the order Placement's DELETE takes them (index, then
- * rows): else a writer holding a consumer's index entries and waiting for
- * its orphan's row, held by the range lock, deadlocks with us. Then read
- * again under the range lock: that list is the one acted on.
+ * Every allocation of the batch's consumers (any spelling), or the gap
+ * where they would go, through allocations_consumer_id_idx: first, in the
+ * order Placement's DELETE takes them (index, then rows), so a writer
+ * holding a consumer's index entries cannot wait for an orphan's row we
+ * hold; and until COMMIT none is added or removed, so the count of what a
+ * consumer keeps cannot change. COUNT(a.id) keeps the join (with no
+ * column of a used, table elimination would drop it, and its locks).
  */
-#define CONSUMER_IDS \
-	"SELECT a.consumer_id FROM allocations a FORCE INDEX (PRIMARY)" \
-	" LEFT JOIN resource_providers rp" \
-	" ON rp.id = a.resource_provider_id" IN_RANGE \
-	" GROUP BY a.consumer_id ORDER BY a.consumer_id"
-static const char SQL_CONSUMER_IDS_READ[] = CONSUMER_IDS;
-static const char SQL_CONSUMER_IDS_LOCKED[] =
-    CONSUMER_IDS " LOCK IN SHARE MODE";
-/* One consumer: its index range, not the whole id range. */
-#define CONSUMER_IDS_C \
-	"SELECT a.consumer_id" ORPHANS IN_RANGE_C \
-	" GROUP BY a.consumer_id ORDER BY a.consumer_id"
-static const char SQL_CONSUMER_IDS_READ_C[] = CONSUMER_IDS_C;
-static const char SQL_CONSUMER_IDS_LOCKED_C[] =
-    CONSUMER_IDS_C " LOCK IN SHARE MODE";
-/* All of one consumer's allocations (any spelling), or the gap where they
- * would go: to lock them, and after the delete to count what is left. */
-static const char SQL_CONSUMER_ALLOCATIONS[] =
-    "SELECT COUNT(*) FROM allocations WHERE consumer_id = ? FOR UPDATE";
+#define CONSUMERS_ALLOCATIONS \
+	"SELECT COUNT(a.id) FROM" PJ_SQL_BATCH_KEYS \
+	" STRAIGHT_JOIN allocations a ON a.consumer_id = j.k"
+static const char SQL_LOCK_CONSUMERS[] = CONSUMERS_ALLOCATIONS " FOR UPDATE";
+static const char SQL_LOCK_CONSUMERS_C[] =
+    CONSUMERS_ALLOCATIONS " WHERE a.consumer_id = ? FOR UPDATE";
 /*
- * Locks the allocations in the batch's id range and, through the join's
- * probe, each existing provider they name or the gap where a missing one
- * would go: until COMMIT no one can bring a provider back, or delete one
- * under an allocation we keep. (The WHERE on rp keeps the join: with
- * nothing read from rp, MariaDB's table elimination would drop it, and its
- * locks with it.) Placement's lock order: allocations, providers,
+ * Then, through the join's probe, each existing provider the batch's
+ * allocations name or the gap where a missing one would go: until COMMIT
+ * no one can bring a provider back under them. (The WHERE on rp keeps the
+ * join, as above.) Placement's lock order: allocations, providers,
  * consumers.
  */
-static const char SQL_LOCK_RANGE[] =
-    "SELECT COUNT(*)" ORPHANS IN_RANGE " FOR UPDATE";
-static const char SQL_LOCK_RANGE_C[] =
-    "SELECT COUNT(*)" ORPHANS IN_RANGE_C " FOR UPDATE";
-/* A consumer's row, and the generation to compare-and-swap; no row:
- * nothing to settle (an incomplete consumer). */
-static const char SQL_CONSUMER_LOCK[] =
-    "SELECT id, generation FROM consumers WHERE uuid = ? FOR UPDATE";
+static const char SQL_LOCK_PROVIDERS[] =
+    "SELECT COUNT(*)" KEYED STILL_ORPHANED " FOR UPDATE";
+static const char SQL_LOCK_PROVIDERS_C[] =
+    "SELECT COUNT(*)" KEYED STILL_ORPHANED_C " FOR UPDATE";
+/*
+ * Last, the consumers rows of the allocations still orphaned, with the
+ * generations to compare-and-swap, one row per orphan, in consumers.id
+ * order (NULL first: an incomplete consumer, nothing to settle; its gap is
+ * locked, so no one creates it). This is the list acted on.
+ */
+#define CONSUMERS \
+	"SELECT c.id, c.generation" KEYED \
+	" LEFT JOIN consumers c ON c.uuid = a.consumer_id"
+static const char SQL_CONSUMERS[] =
+    CONSUMERS STILL_ORPHANED " ORDER BY c.id FOR UPDATE";
+static const char SQL_CONSUMERS_C[] =
+    CONSUMERS STILL_ORPHANED_C " ORDER BY c.id FOR UPDATE";
 
+/* Parameters: run id, keys[, consumer]. */
+#define ARCHIVE_ALLOCATIONS \
+	"INSERT INTO placement_janitor_archive" PJ_ARCHIVE_COLUMNS \
+	" SELECT ?, 'orphaned_allocations', 'allocations', CAST(a.id AS CHAR)," \
+	" 'delete', " PJ_ARCHIVE_ALLOCATION ", UTC_TIMESTAMP(6)" KEYED
 static const char SQL_ARCHIVE_ALLOCATIONS[] =
-    "INSERT INTO placement_janitor_archive" PJ_ARCHIVE_COLUMNS
-    " SELECT ?, 'orphaned_allocations', 'allocations', CAST(a.id AS CHAR),"
-    " 'delete', " PJ_ARCHIVE_ALLOCATION ", UTC_TIMESTAMP(6)" ORPHANS IN_RANGE;
-static const char SQL_DELETE_ALLOCATIONS[] = "DELETE a" ORPHANS IN_RANGE;
+    ARCHIVE_ALLOCATIONS STILL_ORPHANED;
 static const char SQL_ARCHIVE_ALLOCATIONS_C[] =
-    "INSERT INTO placement_janitor_archive" PJ_ARCHIVE_COLUMNS
-    " SELECT ?, 'orphaned_allocations', 'allocations', CAST(a.id AS CHAR),"
-    " 'delete', " PJ_ARCHIVE_ALLOCATION ", UTC_TIMESTAMP(6)" ORPHANS IN_RANGE_C;
-static const char SQL_DELETE_ALLOCATIONS_C[] = "DELETE a" ORPHANS IN_RANGE_C;
+    ARCHIVE_ALLOCATIONS STILL_ORPHANED_C;
+/* Parameters: keys[, consumer]. */
+static const char SQL_DELETE_ALLOCATIONS[] = "DELETE a" KEYED STILL_ORPHANED;
+static const char SQL_DELETE_ALLOCATIONS_C[] =
+    "DELETE a" KEYED STILL_ORPHANED_C;
 
-/* Placement's consumer bump; its Core UPDATE also sets updated_at. */
+/*
+ * Settling the consumers listed: a second key list (id = consumers.id,
+ * generation as read under the lock), each consumer once. A consumer
+ * that keeps allocations gets Placement's bump, compare-and-swap on the
+ * generation read (its Core UPDATE also sets updated_at); one left with
+ * none is deleted (delete_consumers_if_no_allocations), archived, guarded
+ * by the same generation. Every listed consumer is exactly one of the two
+ * unless its generation moved: bumped + deleted must be all of them.
+ * What a consumer keeps is counted by a scalar subquery, read through
+ * allocations_consumer_id_idx for each consumer: [NOT] EXISTS would become
+ * a semi-join that the optimizer may run as a scan of the whole index.
+ */
+#define JOIN_LISTED \
+	PJ_SQL_BATCH_KEYS " STRAIGHT_JOIN consumers c ON c.id = j.id"
+#define KEEPS(op) \
+	" WHERE c.generation = j.generation AND (SELECT COUNT(*)" \
+	" FROM allocations a WHERE a.consumer_id = c.uuid) " op
 static const char SQL_BUMP[] =
-    "UPDATE consumers SET generation = ? + 1, updated_at = UTC_TIMESTAMP()"
-    " WHERE id = ? AND generation = ?";
-/* delete_consumers_if_no_allocations, guarded by the generation read
- * under lock. Parameters: id, generation. */
-#define EMPTY_CONSUMER \
-	" WHERE c.id = ? AND c.generation = ? AND NOT EXISTS" \
-	" (SELECT 1 FROM allocations a WHERE a.consumer_id = c.uuid)"
-static const char SQL_ARCHIVE_CONSUMER[] =
+    "UPDATE" JOIN_LISTED
+    " SET c.generation = c.generation + 1, c.updated_at = UTC_TIMESTAMP()" KEEPS(
+        "> 0");
+/* Parameters: run id, consumer keys. */
+static const char SQL_ARCHIVE_CONSUMERS[] =
     "INSERT INTO placement_janitor_archive" PJ_ARCHIVE_COLUMNS
     " SELECT ?, 'orphaned_allocations', 'consumers', CAST(c.id AS CHAR),"
     " 'delete', " PJ_ARCHIVE_CONSUMER
-    ", UTC_TIMESTAMP(6)"
-    " FROM consumers c" EMPTY_CONSUMER;
-static const char SQL_DELETE_CONSUMER[] =
-    "DELETE c FROM consumers c" EMPTY_CONSUMER;
-
-/* A consumer that loses allocations in this batch. */
-struct consumer {
-	char uuid[PJ_KEY_TEXT_MAX]; /* one spelling, as the database gave it */
-	bool exists;                /* has a consumers row */
-	int64_t id, generation;     /* of that row, read under lock */
-};
-
-/* The batch's key range, and the consumer when the run is scoped to one:
- * p[0..n-1] are the parameters of IN_RANGE (n 2) or IN_RANGE_C (n 3). */
-struct range {
-	struct pj_param p[3];
-	size_t n;
-};
-
-/* The statements that settle consumers, prepared once per batch. */
-struct settle {
-	struct pj_stmt *count, *bump, *archive, *del;
-	size_t bumped, deleted;
-};
+    ", UTC_TIMESTAMP(6) FROM" JOIN_LISTED KEEPS("= 0");
+static const char SQL_DELETE_CONSUMERS[] =
+    "DELETE c FROM" JOIN_LISTED KEEPS("= 0");
 
 static int
 find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
@@ -166,266 +165,183 @@ find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
 	return rc;
 }
 
-/* The consumers of the range's orphans, read under lock or not; *list is
- * the caller's to free. */
+/*
+ * Reads the list of SQL_CONSUMERS into *list (keys id, generation), each
+ * existing consumer once; list->keys is the caller's to free.
+ */
 static int
-list_consumers(struct pj_ctx *ctx, const struct range *range, bool locked,
-    struct consumer **list, size_t *n, struct pj_error *err)
+list_consumers(struct pj_ctx *ctx, const struct pj_param *p, size_t np,
+    struct pj_batch *list, struct pj_error *err)
 {
-	bool scoped = range->n == 3;
 	struct pj_stmt *st = NULL;
-	struct consumer *c = NULL;
-	size_t rows = 0, i = 0;
-	bool row;
+	size_t rows = 0;
+	bool row = true;
 	int rc;
 
-	if (locked && scoped)
-		rc = pj_stmt_prepare(
-		    ctx->db, SQL_CONSUMER_IDS_LOCKED_C, &st, err);
-	else if (locked)
-		rc =
-		    pj_stmt_prepare(ctx->db, SQL_CONSUMER_IDS_LOCKED, &st, err);
-	else if (scoped)
-		rc =
-		    pj_stmt_prepare(ctx->db, SQL_CONSUMER_IDS_READ_C, &st, err);
+	if (np > 1)
+		rc = pj_stmt_prepare(ctx->db, SQL_CONSUMERS_C, &st, err);
 	else
-		rc = pj_stmt_prepare(ctx->db, SQL_CONSUMER_IDS_READ, &st, err);
+		rc = pj_stmt_prepare(ctx->db, SQL_CONSUMERS, &st, err);
 	if (rc == PJ_OK)
-		rc = pj_stmt_exec(st, range->p, range->n, err);
+		rc = pj_stmt_exec(st, p, np, err);
 	if (rc)
 		goto out;
 	rows = (size_t)pj_stmt_rows(st);
-	c = calloc(rows + 1, sizeof(*c));
-	if (c == NULL) {
+	list->keys = calloc(rows + 1, sizeof(*list->keys));
+	if (list->keys == NULL) {
 		rc = pj_error_set(err, PJ_ENOMEM, "%zu consumers", rows);
 		goto out;
 	}
-	while (rc == PJ_OK && i < rows) {
+	list->cap = rows;
+	while (rc == PJ_OK && list->n < list->cap) {
+		struct pj_key *k = &list->keys[list->n];
+		int64_t id;
+
 		rc = pj_stmt_fetch(st, &row, err);
 		if (rc || !row)
 			break;
-		pj_strlcpy(
-		    c[i].uuid, pj_stmt_text(st, 0, NULL), sizeof(c[i].uuid));
-		i++;
-	}
-	if (rc == PJ_OK) {
-		*list = c;
-		*n = i;
-		c = NULL;
+		if (pj_stmt_is_null(st, 0))
+			continue; /* no consumers row: nothing to settle */
+		id = pj_stmt_int(st, 0);
+		if (list->n > 0 && list->keys[list->n - 1].id == id)
+			continue; /* another orphan of the same consumer */
+		k->id = id;
+		k->generation = pj_stmt_int(st, 1);
+		list->n++;
 	}
 out:
-	free(c);
 	pj_stmt_close(st);
-	return rc;
-}
-
-/* Every allocation of each listed consumer, or the gap for them. */
-static int
-lock_allocations(struct pj_ctx *ctx, const struct consumer *list, size_t n,
-    struct pj_error *err)
-{
-	struct pj_stmt *st = NULL;
-	size_t i;
-	int rc;
-
-	rc = pj_stmt_prepare(ctx->db, SQL_CONSUMER_ALLOCATIONS, &st, err);
-	for (i = 0; rc == PJ_OK && i < n; i++) {
-		struct pj_param uuid = PJ_TEXT(list[i].uuid);
-
-		rc = pj_stmt_exec(st, &uuid, 1, err);
-	}
-	pj_stmt_close(st);
-	return rc;
-}
-
-/* The consumers rows, with their generations. */
-static int
-lock_consumers(
-    struct pj_ctx *ctx, struct consumer *list, size_t n, struct pj_error *err)
-{
-	struct pj_stmt *lock = NULL;
-	bool row = false;
-	size_t i;
-	int rc;
-
-	rc = pj_stmt_prepare(ctx->db, SQL_CONSUMER_LOCK, &lock, err);
-	for (i = 0; rc == PJ_OK && i < n; i++) {
-		struct pj_param uuid = PJ_TEXT(list[i].uuid);
-
-		rc = pj_stmt_exec(lock, &uuid, 1, err);
-		if (rc == PJ_OK)
-			rc = pj_stmt_fetch(lock, &row, err);
-		if (rc == PJ_OK && row) {
-			list[i].exists = true;
-			list[i].id = pj_stmt_int(lock, 0);
-			list[i].generation = pj_stmt_int(lock, 1);
-		}
-	}
-	pj_stmt_close(lock);
 	return rc;
 }
 
 /*
  * Takes the batch's locks in Placement's order: the allocations of the
- * consumers concerned (as read without locks), the id range and its
- * providers, then (listed again under that lock: the list acted on) any
- * consumer's allocations not yet locked, and the consumers rows.
+ * batch's consumers, the providers (or gaps) of its allocations, then the
+ * consumers rows, whose list it reads into *list.
  */
 static int
-lock_batch(struct pj_ctx *ctx, const struct range *range,
-    struct consumer **list, size_t *n, struct pj_error *err)
+lock_batch(struct pj_ctx *ctx, const struct pj_param *p, size_t np,
+    struct pj_batch *list, struct pj_error *err)
 {
-	struct consumer *seen = NULL;
-	size_t n_seen = 0;
 	int rc;
 
-	rc = list_consumers(ctx, range, false, &seen, &n_seen, err);
-	if (rc == PJ_OK)
-		rc = lock_allocations(ctx, seen, n_seen, err);
-	free(seen);
-	if (rc == PJ_OK && range->n == 3)
-		rc = pj_db_exec(
-		    ctx->db, SQL_LOCK_RANGE_C, range->p, 3, NULL, err);
-	else if (rc == PJ_OK)
+	if (np > 1)
 		rc =
-		    pj_db_exec(ctx->db, SQL_LOCK_RANGE, range->p, 2, NULL, err);
+		    pj_db_exec(ctx->db, SQL_LOCK_CONSUMERS_C, p, np, NULL, err);
+	else
+		rc = pj_db_exec(ctx->db, SQL_LOCK_CONSUMERS, p, np, NULL, err);
+	if (rc == PJ_OK && np > 1)
+		rc =
+		    pj_db_exec(ctx->db, SQL_LOCK_PROVIDERS_C, p, np, NULL, err);
+	else if (rc == PJ_OK)
+		rc = pj_db_exec(ctx->db, SQL_LOCK_PROVIDERS, p, np, NULL, err);
 	if (rc == PJ_OK)
-		rc = list_consumers(ctx, range, true, list, n, err);
-	/* Already held unless the list grew since the first read. */
-	if (rc == PJ_OK)
-		rc = lock_allocations(ctx, *list, *n, err);
-	if (rc == PJ_OK)
-		rc = lock_consumers(ctx, *list, *n, err);
+		rc = list_consumers(ctx, p, np, list, err);
 	return rc;
 }
 
-/* Archives (if on) and deletes the range's orphans; *deleted rows. */
+/* Archives (if on) and deletes the batch's orphans; *deleted rows. */
 static int
-delete_orphans(struct pj_ctx *ctx, const struct range *range, size_t *deleted,
-    struct pj_error *err)
+delete_orphans(struct pj_ctx *ctx, const struct pj_param *p, size_t np,
+    size_t *deleted, struct pj_error *err)
 {
-	struct pj_param p[4] = { PJ_TEXT(ctx->run_id), range->p[0], range->p[1],
-		range->p[2] };
-	bool scoped = range->n == 3;
+	struct pj_param a[3] = { PJ_TEXT(ctx->run_id), p[0], p[np - 1] };
+	bool scoped = np > 1;
 	uint64_t archived = 0, gone = 0;
 	int rc = PJ_OK;
 
 	if (ctx->archive && scoped)
 		rc = pj_db_exec(
-		    ctx->db, SQL_ARCHIVE_ALLOCATIONS_C, p, 4, &archived, err);
+		    ctx->db, SQL_ARCHIVE_ALLOCATIONS_C, a, 3, &archived, err);
 	else if (ctx->archive)
 		rc = pj_db_exec(
-		    ctx->db, SQL_ARCHIVE_ALLOCATIONS, p, 3, &archived, err);
+		    ctx->db, SQL_ARCHIVE_ALLOCATIONS, a, 2, &archived, err);
 	if (rc == PJ_OK && scoped)
 		rc = pj_db_exec(
-		    ctx->db, SQL_DELETE_ALLOCATIONS_C, range->p, 3, &gone, err);
+		    ctx->db, SQL_DELETE_ALLOCATIONS_C, p, 2, &gone, err);
 	else if (rc == PJ_OK)
 		rc = pj_db_exec(
-		    ctx->db, SQL_DELETE_ALLOCATIONS, range->p, 2, &gone, err);
+		    ctx->db, SQL_DELETE_ALLOCATIONS, p, 1, &gone, err);
 	if (rc == PJ_OK && ctx->archive && archived != gone)
 		rc = pj_error_set(err, PJ_ECONFLICT,
-		    "allocations %lld..%lld: archived %llu rows, deleted %llu",
-		    (long long)range->p[0].num, (long long)range->p[1].num,
+		    "allocations: archived %llu rows, deleted %llu",
 		    (unsigned long long)archived, (unsigned long long)gone);
 	if (rc == PJ_OK)
 		*deleted = (size_t)gone;
 	return rc;
 }
 
-/* Bumps the consumer if it keeps allocations, else deletes it. */
+/* Bumps each listed consumer that keeps allocations, deletes the rest. */
 static int
-settle_one(struct pj_ctx *ctx, struct settle *s, const struct consumer *c,
-    struct pj_error *err)
+settle_consumers(
+    struct pj_ctx *ctx, const struct pj_batch *list, struct pj_error *err)
 {
-	struct pj_param uuid = PJ_TEXT(c->uuid);
-	struct pj_param bump[3] = { PJ_INT(c->generation), PJ_INT(c->id),
-		PJ_INT(c->generation) };
-	struct pj_param del[3] = { PJ_TEXT(ctx->run_id), PJ_INT(c->id),
-		PJ_INT(c->generation) };
-	bool row = false;
+	struct pj_param p[2] = { PJ_TEXT(ctx->run_id), PJ_TEXT(NULL) };
+	uint64_t bumped = 0, archived = 0, deleted = 0;
+	char *keys = NULL;
 	int rc;
 
-	rc = pj_stmt_exec(s->count, &uuid, 1, err);
-	if (rc == PJ_OK)
-		rc = pj_stmt_fetch(s->count, &row, err);
+	if (list->n == 0)
+		return PJ_OK;
+	rc = pj_batch_json(list, &keys, err);
 	if (rc)
 		return rc;
-	if (row && pj_stmt_int(s->count, 0) > 0) {
-		rc = pj_stmt_exec(s->bump, bump, 3, err);
-		if (rc == PJ_OK && pj_stmt_affected(s->bump) != 1)
-			rc = pj_error_set(err, PJ_ECONFLICT,
-			    "consumer %lld: generation changed",
-			    (long long)c->id);
-		s->bumped += rc == PJ_OK;
-		return rc;
-	}
-	if (s->archive != NULL) {
-		rc = pj_stmt_exec(s->archive, del, 3, err);
-		if (rc == PJ_OK && pj_stmt_affected(s->archive) != 1)
-			rc = pj_error_set(err, PJ_ECONFLICT,
-			    "consumer %lld: changed before archive",
-			    (long long)c->id);
-	}
-	if (rc == PJ_OK)
-		rc = pj_stmt_exec(s->del, del + 1, 2, err);
-	if (rc == PJ_OK && pj_stmt_affected(s->del) != 1)
-		rc = pj_error_set(err, PJ_ECONFLICT,
-		    "consumer %lld: changed before delete", (long long)c->id);
-	s->deleted += rc == PJ_OK;
-	return rc;
-}
-
-static int
-settle_consumers(struct pj_ctx *ctx, const struct consumer *list, size_t n,
-    struct pj_error *err)
-{
-	struct settle s;
-	size_t i;
-	int rc;
-
-	memset(&s, 0, sizeof(s));
-	rc = pj_stmt_prepare(ctx->db, SQL_CONSUMER_ALLOCATIONS, &s.count, err);
-	if (rc == PJ_OK)
-		rc = pj_stmt_prepare(ctx->db, SQL_BUMP, &s.bump, err);
+	p[1] = PJ_TEXT(keys);
+	rc = pj_db_exec(ctx->db, SQL_BUMP, &p[1], 1, &bumped, err);
 	if (rc == PJ_OK && ctx->archive)
-		rc = pj_stmt_prepare(
-		    ctx->db, SQL_ARCHIVE_CONSUMER, &s.archive, err);
+		rc = pj_db_exec(
+		    ctx->db, SQL_ARCHIVE_CONSUMERS, p, 2, &archived, err);
 	if (rc == PJ_OK)
-		rc = pj_stmt_prepare(ctx->db, SQL_DELETE_CONSUMER, &s.del, err);
-	for (i = 0; rc == PJ_OK && i < n; i++) {
-		if (list[i].exists)
-			rc = settle_one(ctx, &s, &list[i], err);
-	}
+		rc = pj_db_exec(
+		    ctx->db, SQL_DELETE_CONSUMERS, &p[1], 1, &deleted, err);
+	if (rc == PJ_OK && ctx->archive && archived != deleted)
+		rc = pj_error_set(err, PJ_ECONFLICT,
+		    "consumers: archived %llu rows, deleted %llu",
+		    (unsigned long long)archived, (unsigned long long)deleted);
+	else if (rc == PJ_OK && bumped + deleted != list->n)
+		rc = pj_error_set(err, PJ_ECONFLICT,
+		    "consumers: %zu to settle, bumped %llu, deleted %llu:"
+		    " a generation changed",
+		    list->n, (unsigned long long)bumped,
+		    (unsigned long long)deleted);
 	if (rc == PJ_OK)
 		pj_log_debug("orphaned_allocations_consumers",
-		    "bumped=%zu deleted=%zu", s.bumped, s.deleted);
-	pj_stmt_close(s.del);
-	pj_stmt_close(s.archive);
-	pj_stmt_close(s.bump);
-	pj_stmt_close(s.count);
+		    "bumped=%llu deleted=%llu", (unsigned long long)bumped,
+		    (unsigned long long)deleted);
+	free(keys);
 	return rc;
 }
 
+/*
+ * A constant number of statements per batch, each on the whole key list:
+ * three locking reads, the archive and delete of the orphans, then the
+ * bump, archive and delete of their consumers.
+ */
 static int
 repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
     struct pj_error *err)
 {
-	struct range range = {
-		{ PJ_INT(b->keys[0].id), PJ_INT(b->keys[b->n - 1].id) }, 2
-	};
-	struct consumer *list = NULL;
-	size_t n = 0, deleted = 0;
+	struct pj_batch list = { NULL, 0, 0 };
+	struct pj_param p[2];
+	size_t np = 1, deleted = 0;
+	char *keys = NULL;
 	int rc;
 
-	range.n += pj_scope_param(&ctx->scope, &range.p[2]);
-	rc = lock_batch(ctx, &range, &list, &n, err);
+	rc = pj_batch_json(b, &keys, err);
+	if (rc)
+		goto out;
+	p[0] = PJ_TEXT(keys);
+	np += pj_scope_param(&ctx->scope, &p[1]);
+	rc = lock_batch(ctx, p, np, &list, err);
 	if (rc == PJ_OK)
-		rc = delete_orphans(ctx, &range, &deleted, err);
+		rc = delete_orphans(ctx, p, np, &deleted, err);
 	if (rc == PJ_OK)
-		rc = settle_consumers(ctx, list, n, err);
+		rc = settle_consumers(ctx, &list, err);
 	if (rc == PJ_OK)
 		*repaired += deleted;
-	free(list);
+out:
+	free(list.keys);
+	free(keys);
 	return rc;
 }
 

@@ -17,8 +17,11 @@
 #include "worker/pass.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common/log.h"
+#include "common/schema.h"
 #include "common/strings.h"
 #include "worker/archive.h"
 
@@ -83,28 +86,39 @@ static const char SQL_WINDOW_NEXT[] = WINDOW_HEAD " WHERE id > ?" WINDOW_TAIL;
 static const char SQL_TREE_FIRST[] = TREE_HEAD WINDOW_TAIL;
 static const char SQL_TREE_NEXT[] = TREE_HEAD " WHERE id > ?" WINDOW_TAIL;
 
-/* One level of the walk under lock: nobody can re-parent (or delete) a
- * provider we read until COMMIT, so the root computed stays true. */
+/*
+ * One level of the batch's walks under lock: the providers of a key list
+ * (pj_batch_json: id), or the gaps where missing ones would go. Nobody can
+ * re-parent (or delete) a provider we read until COMMIT, so the roots
+ * computed stay true. The join starts from the list (STRAIGHT_JOIN: never
+ * a scan, which would lock every provider).
+ */
 static const char SQL_LOCK[] =
-    "SELECT parent_provider_id, root_provider_id, generation"
-    " FROM resource_providers WHERE id = ? FOR UPDATE";
+    "SELECT rp.id, rp.parent_provider_id, rp.root_provider_id,"
+    " rp.generation FROM" PJ_SQL_BATCH_KEYS
+    " STRAIGHT_JOIN resource_providers rp ON rp.id = j.id FOR UPDATE";
 
-/* The archive and the update select exactly the same row: the provider at
- * the generation read under lock, with a root other than the true one. */
+/*
+ * The archive and the update select exactly the same rows: the key list of
+ * the providers to fix (id, id2 = the true root, generation as read under
+ * lock; text 'null' when that generation was NULL), each at that
+ * generation and with a root other than the true one.
+ */
+#define LISTED \
+	PJ_SQL_BATCH_KEYS " STRAIGHT_JOIN resource_providers rp ON rp.id = j.id"
+#define STILL_WRONG \
+	" WHERE rp.generation <=> IF(j.k = 'null', NULL, j.generation)" \
+	" AND NOT (rp.root_provider_id <=> j.id2)"
 static const char SQL_ARCHIVE[] =
     "INSERT INTO placement_janitor_archive" PJ_ARCHIVE_COLUMNS
     " SELECT ?, 'root_provider_ids', 'resource_providers',"
     " CAST(rp.id AS CHAR), 'update', " PJ_ARCHIVE_PROVIDER
-    ", UTC_TIMESTAMP(6) FROM resource_providers rp"
-    " WHERE rp.id = ? AND rp.generation <=> ?"
-    " AND NOT (rp.root_provider_id <=> ?)";
+    ", UTC_TIMESTAMP(6) FROM" LISTED STILL_WRONG;
 
 /* No generation bump, as Placement's set_root_provider_ids. */
-static const char SQL_FIX[] =
-    "UPDATE resource_providers rp SET rp.root_provider_id = ?,"
-    " rp.updated_at = UTC_TIMESTAMP()"
-    " WHERE rp.id = ? AND rp.generation <=> ?"
-    " AND NOT (rp.root_provider_id <=> ?)";
+static const char SQL_FIX[] = "UPDATE" LISTED
+                              " SET rp.root_provider_id = j.id2,"
+                              " rp.updated_at = UTC_TIMESTAMP()" STILL_WRONG;
 
 /* What -v shows for a candidate; kept in the key's text. */
 static void
@@ -205,133 +219,298 @@ find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
 	return rc;
 }
 
-/* A provider as read under lock at the bottom of its walk. */
-struct target {
+/* A provider as read under lock, or the id of one found missing. */
+struct node {
 	int64_t id;
-	bool root_null, generation_null;
-	int64_t root, generation;
-	int64_t want; /* the top of the chain */
+	bool missing; /* no row */
+	bool parent_null, root_null, generation_null;
+	int64_t parent, root, generation;
 };
 
-/*
- * Walks up from t->id locking each level. *found is false if the provider
- * itself is gone. A chain that breaks, loops or is too deep is PJ_EINVAL.
- */
-static int
-walk_up(
-    struct pj_stmt *lock, struct target *t, bool *found, struct pj_error *err)
-{
-	int64_t seen[MAX_DEPTH + 1];
-	int64_t cur = t->id;
-	struct pj_param p;
-	size_t depth, i;
-	bool row = false;
-	int rc;
+/* The providers the batch locked so far, sorted by id after each level. */
+struct nodes {
+	struct node *v;
+	size_t n, cap;
+};
 
-	*found = false;
-	for (depth = 0; depth <= MAX_DEPTH; depth++) {
-		p = PJ_INT(cur);
-		rc = pj_stmt_exec(lock, &p, 1, err);
-		if (rc == PJ_OK)
-			rc = pj_stmt_fetch(lock, &row, err);
-		if (rc || (!row && depth == 0))
-			return rc;
-		if (!row)
-			return pj_error_set(err, PJ_EINVAL,
-			    "provider %lld: parent chain reaches missing"
-			    " provider %lld: not repaired",
-			    (long long)t->id, (long long)cur);
-		if (depth == 0) {
-			*found = true;
-			t->root_null = pj_stmt_is_null(lock, 1);
-			t->root = pj_stmt_int(lock, 1);
-			t->generation_null = pj_stmt_is_null(lock, 2);
-			t->generation = pj_stmt_int(lock, 2);
-		}
-		if (pj_stmt_is_null(lock, 0)) {
-			t->want = cur;
-			return PJ_OK;
-		}
-		seen[depth] = cur;
-		cur = pj_stmt_int(lock, 0);
-		for (i = 0; i <= depth; i++) {
-			if (seen[i] == cur)
-				return pj_error_set(err, PJ_EINVAL,
-				    "provider %lld: parent chain loops at"
-				    " provider %lld: not repaired",
-				    (long long)t->id, (long long)cur);
-		}
-	}
-	return pj_error_set(err, PJ_EINVAL,
-	    "provider %lld: parent chain deeper than %d: not repaired",
-	    (long long)t->id, MAX_DEPTH);
+static int
+node_cmp(const void *a, const void *b)
+{
+	const struct node *x = a, *y = b;
+
+	return (x->id > y->id) - (x->id < y->id);
 }
 
-/* One provider: lock its chain, re-check, archive, fix. Adds 1 or 0. */
-static int
-repair_one(struct pj_ctx *ctx, struct pj_stmt *lock, struct pj_stmt *archive,
-    struct pj_stmt *fix, int64_t id, size_t *repaired, struct pj_error *err)
+/* The node of id among n sorted ones, or NULL. */
+static const struct node *
+node_in(const struct node *v, size_t n, int64_t id)
 {
-	struct target t = { .id = id };
-	struct pj_param p[4];
-	bool found = false;
-	int rc;
+	struct node key = { .id = id };
 
-	rc = walk_up(lock, &t, &found, err);
-	if (rc || !found)
-		return rc; /* an error, or deleted since find_batch */
-	if (!t.root_null && t.root == t.want)
-		return PJ_OK; /* repaired since find_batch */
-	p[1] = PJ_INT(id);
-	p[2] = t.generation_null ? PJ_NULL : PJ_INT(t.generation);
-	p[3] = PJ_INT(t.want);
-	if (archive != NULL) {
-		p[0] = PJ_TEXT(ctx->run_id);
-		rc = pj_stmt_exec(archive, p, 4, err);
-		if (rc)
-			return rc;
-		if (pj_stmt_affected(archive) != 1)
-			return pj_error_set(err, PJ_ECONFLICT,
-			    "provider %lld: changed while archiving",
-			    (long long)id);
+	if (n == 0)
+		return NULL;
+	return bsearch(&key, v, n, sizeof(*v), node_cmp);
+}
+
+static const struct node *
+node_find(const struct nodes *m, int64_t id)
+{
+	return node_in(m->v, m->n, id);
+}
+
+static int
+node_add(struct nodes *m, const struct node *node, struct pj_error *err)
+{
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 64;
+		struct node *v = realloc(m->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return pj_error_set(
+			    err, PJ_ENOMEM, "%zu providers locked", cap);
+		m->v = v;
+		m->cap = cap;
 	}
-	p[0] = PJ_INT(t.want);
-	rc = pj_stmt_exec(fix, p, 4, err);
-	if (rc)
-		return rc;
-	if (pj_stmt_affected(fix) != 1)
-		return pj_error_set(err, PJ_ECONFLICT,
-		    "provider %lld: generation %lld changed", (long long)id,
-		    (long long)t.generation);
-	(*repaired)++;
+	m->v[m->n++] = *node;
 	return PJ_OK;
 }
 
+/* How far the walk up from one provider got with the providers locked. */
+enum walk {
+	WALK_TOP,  /* *at is the top of the chain */
+	WALK_GONE, /* the provider itself has no row (deleted since find) */
+	WALK_MORE, /* *at is the next provider to lock */
+	WALK_BAD,  /* no true root: err says why */
+};
+
 /*
- * Each provider is locked with its ancestors, one at a time (a range lock
- * would stall allocation writes to every healthy provider in between), and
- * only the providers find_batch returned change: a scoped run stays in
- * its tree.
+ * Walks up from id through the locked providers m, as far as they go.
+ * The same bounds as find_batch: a chain that breaks, loops or is deeper
+ * than MAX_DEPTH is WALK_BAD with PJ_EINVAL in err.
+ */
+static enum walk
+walk_up(const struct nodes *m, int64_t id, int64_t *at, struct pj_error *err)
+{
+	int64_t seen[MAX_DEPTH + 1];
+	int64_t cur = id;
+	size_t depth, i;
+
+	for (depth = 0; depth <= MAX_DEPTH; depth++) {
+		const struct node *node = node_find(m, cur);
+
+		*at = cur;
+		if (node == NULL)
+			return WALK_MORE;
+		if (node->missing && depth == 0)
+			return WALK_GONE;
+		if (node->missing) {
+			pj_error_set(err, PJ_EINVAL,
+			    "provider %lld: parent chain reaches missing"
+			    " provider %lld: not repaired",
+			    (long long)id, (long long)cur);
+			return WALK_BAD;
+		}
+		if (node->parent_null)
+			return WALK_TOP;
+		seen[depth] = cur;
+		cur = node->parent;
+		for (i = 0; i <= depth; i++) {
+			if (seen[i] != cur)
+				continue;
+			pj_error_set(err, PJ_EINVAL,
+			    "provider %lld: parent chain loops at provider"
+			    " %lld: not repaired",
+			    (long long)id, (long long)cur);
+			return WALK_BAD;
+		}
+	}
+	pj_error_set(err, PJ_EINVAL,
+	    "provider %lld: parent chain deeper than %d: not repaired",
+	    (long long)id, MAX_DEPTH);
+	return WALK_BAD;
+}
+
+/* Locks the providers of level (keys id) and adds them, or their absence,
+ * to m, sorted again. */
+static int
+lock_level(struct pj_ctx *ctx, const struct pj_batch *level, struct nodes *m,
+    struct pj_error *err)
+{
+	struct pj_stmt *st = NULL;
+	struct pj_param p;
+	char *keys = NULL;
+	size_t before = m->n, i;
+	bool row = true;
+	int rc;
+
+	rc = pj_batch_json(level, &keys, err);
+	if (rc == PJ_OK)
+		rc = pj_stmt_prepare(ctx->db, SQL_LOCK, &st, err);
+	p = PJ_TEXT(keys);
+	if (rc == PJ_OK)
+		rc = pj_stmt_exec(st, &p, 1, err);
+	while (rc == PJ_OK) {
+		struct node node = { 0 };
+
+		rc = pj_stmt_fetch(st, &row, err);
+		if (rc || !row)
+			break;
+		node.id = pj_stmt_int(st, 0);
+		node.parent_null = pj_stmt_is_null(st, 1);
+		node.parent = pj_stmt_int(st, 1);
+		node.root_null = pj_stmt_is_null(st, 2);
+		node.root = pj_stmt_int(st, 2);
+		node.generation_null = pj_stmt_is_null(st, 3);
+		node.generation = pj_stmt_int(st, 3);
+		rc = node_add(m, &node, err);
+	}
+	if (rc == PJ_OK && m->n > before)
+		qsort(m->v + before, m->n - before, sizeof(*m->v), node_cmp);
+	/* The level's ids that came back with no row. */
+	for (i = 0; rc == PJ_OK && i < level->n; i++) {
+		struct node gone = { .id = level->keys[i].id, .missing = true };
+
+		if (node_in(m->v + before, m->n - before, gone.id) == NULL)
+			rc = node_add(m, &gone, err);
+	}
+	if (rc == PJ_OK && m->n > 0)
+		qsort(m->v, m->n, sizeof(*m->v), node_cmp);
+	pj_stmt_close(st);
+	free(keys);
+	return rc;
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	const struct pj_key *x = a, *y = b;
+
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/*
+ * Locks each provider of b with all its ancestors, a level at a time: one
+ * statement per level of the deepest chain (real trees: two or three),
+ * whatever the batch's size. Then fills fix with the providers whose root
+ * is not the top of their chain (id2 = the top).
+ */
+static int
+lock_walks(struct pj_ctx *ctx, const struct pj_batch *b, struct nodes *m,
+    struct pj_batch *fix, struct pj_error *err)
+{
+	struct pj_batch level = { fix->keys, 0, fix->cap };
+	struct pj_error scratch = {
+		0
+	}; /* a chain's fault is told once, below */
+	size_t depth, i, u;
+	int64_t at;
+	int rc = PJ_OK;
+
+	for (i = 0; i < b->n; i++)
+		level.keys[level.n++].id = b->keys[i].id;
+	for (depth = 0; rc == PJ_OK && level.n > 0; depth++) {
+		rc = lock_level(ctx, &level, m, err);
+		level.n = 0;
+		for (i = 0; rc == PJ_OK && i < b->n; i++) {
+			if (walk_up(m, b->keys[i].id, &at, &scratch) ==
+			    WALK_MORE)
+				level.keys[level.n++].id = at;
+		}
+		/* Chains that meet are locked once. */
+		qsort(level.keys, level.n, sizeof(*level.keys), key_cmp);
+		for (i = u = 0; i < level.n; i++) {
+			if (u == 0 || level.keys[u - 1].id != level.keys[i].id)
+				level.keys[u++] = level.keys[i];
+		}
+		level.n = u;
+	}
+	fix->n = 0;
+	for (i = 0; rc == PJ_OK && i < b->n; i++) {
+		struct pj_key *k = &fix->keys[fix->n];
+		const struct node *node;
+
+		switch (walk_up(m, b->keys[i].id, &at, err)) {
+		case WALK_BAD:
+			return err->code;
+		case WALK_TOP:
+			break;
+		default:
+			continue; /* deleted since find_batch */
+		}
+		node = node_find(m, b->keys[i].id);
+		if (!node->root_null && node->root == at)
+			continue; /* repaired since find_batch */
+		memset(k, 0, sizeof(*k));
+		k->id = node->id;
+		k->id2 = at;
+		k->generation = node->generation;
+		if (node->generation_null)
+			pj_strlcpy(k->text, "null", sizeof(k->text));
+		fix->n++;
+	}
+	return rc;
+}
+
+/* Archives (if on) and fixes the providers of fix, each at the generation
+ * read under lock: any other count is a conflict. */
+static int
+fix_roots(struct pj_ctx *ctx, const struct pj_batch *fix, size_t *repaired,
+    struct pj_error *err)
+{
+	struct pj_param p[2] = { PJ_TEXT(ctx->run_id), PJ_TEXT(NULL) };
+	uint64_t archived = fix->n, fixed = 0;
+	char *keys = NULL;
+	int rc;
+
+	if (fix->n == 0)
+		return PJ_OK;
+	rc = pj_batch_json(fix, &keys, err);
+	if (rc)
+		return rc;
+	p[1] = PJ_TEXT(keys);
+	if (ctx->archive)
+		rc = pj_db_exec(ctx->db, SQL_ARCHIVE, p, 2, &archived, err);
+	if (rc == PJ_OK && archived != fix->n)
+		rc = pj_error_set(err, PJ_ECONFLICT,
+		    "providers: %llu of %zu changed while archiving",
+		    (unsigned long long)(fix->n - archived), fix->n);
+	if (rc == PJ_OK)
+		rc = pj_db_exec(ctx->db, SQL_FIX, &p[1], 1, &fixed, err);
+	if (rc == PJ_OK && fixed != fix->n)
+		rc = pj_error_set(err, PJ_ECONFLICT,
+		    "providers: fixed %llu of %zu: a generation changed",
+		    (unsigned long long)fixed, fix->n);
+	if (rc == PJ_OK)
+		*repaired += fix->n;
+	free(keys);
+	return rc;
+}
+
+/*
+ * Each provider is locked with its ancestors (not a key range: that would
+ * stall allocation writes to every healthy provider in between), and only
+ * the providers find_batch returned change: a scoped run stays in its
+ * tree. A constant number of statements: the levels, archive, update.
  */
 static int
 repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
     struct pj_error *err)
 {
-	struct pj_stmt *lock = NULL, *archive = NULL, *fix = NULL;
-	size_t i;
+	struct nodes m = { NULL, 0, 0 };
+	struct pj_batch fix = { NULL, 0, b->n };
 	int rc;
 
-	rc = pj_stmt_prepare(ctx->db, SQL_LOCK, &lock, err);
-	if (rc == PJ_OK && ctx->archive)
-		rc = pj_stmt_prepare(ctx->db, SQL_ARCHIVE, &archive, err);
+	fix.keys = calloc(b->n + 1, sizeof(*fix.keys));
+	if (fix.keys == NULL) {
+		rc = pj_error_set(err, PJ_ENOMEM, "%zu providers", b->n);
+		goto out;
+	}
+	rc = lock_walks(ctx, b, &m, &fix, err);
 	if (rc == PJ_OK)
-		rc = pj_stmt_prepare(ctx->db, SQL_FIX, &fix, err);
-	for (i = 0; rc == PJ_OK && i < b->n; i++)
-		rc = repair_one(
-		    ctx, lock, archive, fix, b->keys[i].id, repaired, err);
-	pj_stmt_close(lock);
-	pj_stmt_close(archive);
-	pj_stmt_close(fix);
+		rc = fix_roots(ctx, &fix, repaired, err);
+out:
+	free(fix.keys);
+	free(m.v);
 	return rc;
 }
 

@@ -48,6 +48,11 @@ struct pj_db *h_connect(const char *name);
 /* As h_connect, giving up on a row lock after lock_wait_ms (whole seconds
  * on the server, at least 1). */
 struct pj_db *h_connect_waiting(const char *name, int64_t lock_wait_ms);
+/* Runs sql with its n parameters on db in a transaction of its own, rolled
+ * back: the status, e.g. PJ_ERETRY when a row lock held elsewhere made it
+ * give up. */
+int h_try_exec(
+    struct pj_db *db, const char *sql, const struct pj_param *p, size_t n);
 
 /*
  * Writes a config for database name to a fresh temporary file (mode 0600)

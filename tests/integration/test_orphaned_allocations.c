@@ -15,7 +15,9 @@
 #include "common/db.h"
 #include "common/strings.h"
 #include "common/time.h"
+#include "config/config.h"
 #include "tests/integration/harness.h"
+#include "worker/pass.h"
 
 #define DB "pj_it_orphaned_allocations"
 #define FIXTURE "tests/integration/fixtures/orphaned_allocations.sql"
@@ -696,6 +698,131 @@ orphaned_allocations_with_placement_writers(void **state)
 	free(cfg);
 }
 
+/*
+ * One batch by hand, as the engine runs it, after the data moved since the
+ * find: provider 91 came back (allocation 6 is healthy again: kept, and
+ * its consumer, which now keeps it, bumped instead of deleted) and
+ * allocation 10 went away (its consumer lost nothing here: untouched).
+ * Until COMMIT no one can add or remove an allocation of a consumer
+ * concerned, bring back a provider under an orphan, create the missing
+ * consumer of one or write a consumer settled; a healthy allocation's
+ * provider stays free.
+ */
+static void
+orphaned_allocations_batch_locks_and_rechecks(void **state)
+{
+	static const char SQL_ADD[] =
+	    "INSERT INTO allocations (resource_provider_id, consumer_id,"
+	    " resource_class_id, used) VALUES (1, ?, 0, 1)";
+	static const char SQL_DEL[] = "DELETE FROM allocations WHERE id = ?";
+	static const char SQL_PROVIDER[] =
+	    "INSERT INTO resource_providers (id, uuid, name, generation,"
+	    " root_provider_id) VALUES (?, UUID(), UUID(), 0, ?)";
+	static const char SQL_BUMP_PROVIDER[] =
+	    "UPDATE resource_providers SET generation = generation + 1"
+	    " WHERE id = ?";
+	static const char SQL_BUMP_CONSUMER[] =
+	    "UPDATE consumers SET generation = generation + 1 WHERE uuid = ?";
+	static const char SQL_CONSUMER[] =
+	    "INSERT INTO consumers (uuid, project_id, user_id) VALUES (?, 1, 1)";
+	const struct pj_pass *pass = &pj_pass_orphaned_allocations;
+	struct pj_param p90[2] = { PJ_INT(90), PJ_INT(90) };
+	struct pj_param keeps = PJ_TEXT("keeps"), ghost = PJ_TEXT("ghost");
+	struct pj_param mixed = PJ_TEXT("case-mixed"), id8 = PJ_INT(8);
+	struct pj_param rp2 = PJ_INT(2);
+	struct pj_key keys[8];
+	struct pj_batch b = { keys, 0, 8 };
+	struct pj_error err = { 0 };
+	struct pj_config cfg;
+	struct pj_ctx ctx;
+	struct pj_db *other;
+	size_t repaired = 0;
+
+	(void)state;
+	seed_fixture();
+	assert_int_equal(pj_cfg_defaults(&cfg, &err), PJ_OK);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.db = h_connect(DB);
+	ctx.cfg = &cfg;
+	ctx.run_id = "lock-test";
+	ctx.archive = true;
+	assert_int_equal(pass->find_batch(&ctx, NULL, &b, &err), PJ_OK);
+	assert_int_equal(b.n, ORPHANS);
+	h_sql(DB,
+	    "INSERT INTO resource_providers (id, uuid, name, generation,"
+	    " root_provider_id) VALUES (91, 'rp-91', 'cn91', 0, 91);"
+	    "DELETE FROM allocations WHERE id = 10");
+
+	other = h_connect_waiting(DB, 1000);
+	assert_int_equal(pj_db_begin(ctx.db, &err), PJ_OK);
+	assert_int_equal(pass->repair_batch(&ctx, &b, &repaired, &err), PJ_OK);
+	assert_int_equal(repaired, 5);
+	assert_int_equal(h_try_exec(other, SQL_ADD, &keeps, 1), PJ_ERETRY);
+	assert_int_equal(h_try_exec(other, SQL_ADD, &ghost, 1), PJ_ERETRY);
+	assert_int_equal(h_try_exec(other, SQL_DEL, &id8, 1), PJ_ERETRY);
+	assert_int_equal(h_try_exec(other, SQL_PROVIDER, p90, 2), PJ_ERETRY);
+	assert_int_equal(h_try_exec(other, SQL_CONSUMER, &ghost, 1), PJ_ERETRY);
+	assert_int_equal(
+	    h_try_exec(other, SQL_BUMP_CONSUMER, &mixed, 1), PJ_ERETRY);
+	assert_int_equal(h_try_exec(other, SQL_BUMP_PROVIDER, &rp2, 1), PJ_OK);
+	assert_int_equal(pj_db_commit(ctx.db, &err), PJ_OK);
+
+	h_expect_query(DB,
+	    "SELECT GROUP_CONCAT(id ORDER BY id) FROM allocations",
+	    "1,3,5,6,8,12", "allocations left");
+	h_expect_query(DB,
+	    "SELECT GROUP_CONCAT(uuid, ':', generation ORDER BY id)"
+	    " FROM consumers",
+	    "keeps:6,only-orphans:9,case-mixed:3,case-only:4,healthy:7,"
+	    "empty-old:1",
+	    "consumers");
+	h_expect_query(DB,
+	    "SELECT GROUP_CONCAT(table_name, ':', row_key ORDER BY id)"
+	    " FROM placement_janitor_archive",
+	    "allocations:2,allocations:4,allocations:7,allocations:9,"
+	    "allocations:11",
+	    "archive");
+	assert_int_equal(h_try_exec(other, SQL_ADD, &keeps, 1), PJ_OK);
+	pj_db_close(other);
+	pj_db_close(ctx.db);
+}
+
+/*
+ * A consumer's generation that moves between the read under lock and the
+ * compare-and-swap (here a trigger on the orphans' delete: no writer can
+ * get through the lock) makes the batch a conflict, never a blind write.
+ */
+static void
+orphaned_allocations_batch_cas_miss_conflicts(void **state)
+{
+	const struct pj_pass *pass = &pj_pass_orphaned_allocations;
+	struct pj_key keys[8];
+	struct pj_batch b = { keys, 0, 8 };
+	struct pj_error err = { 0 };
+	struct pj_config cfg;
+	struct pj_ctx ctx;
+	size_t repaired = 0;
+
+	(void)state;
+	seed_fixture();
+	h_sql(DB,
+	    "CREATE TRIGGER pj_test_move AFTER DELETE ON allocations"
+	    " FOR EACH ROW UPDATE consumers SET generation = generation + 10"
+	    " WHERE uuid = OLD.consumer_id");
+	assert_int_equal(pj_cfg_defaults(&cfg, &err), PJ_OK);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.db = h_connect(DB);
+	ctx.cfg = &cfg;
+	ctx.run_id = "cas-test";
+	assert_int_equal(pass->find_batch(&ctx, NULL, &b, &err), PJ_OK);
+	assert_int_equal(pj_db_begin(ctx.db, &err), PJ_OK);
+	assert_int_equal(
+	    pass->repair_batch(&ctx, &b, &repaired, &err), PJ_ECONFLICT);
+	pj_db_rollback(ctx.db);
+	pj_db_close(ctx.db);
+	assert_int_equal(count(ORPHANS_LEFT), ORPHANS);
+}
+
 int
 main(void)
 {
@@ -707,6 +834,8 @@ main(void)
 		cmocka_unit_test(orphaned_allocations_reports_by_default),
 		cmocka_unit_test(orphaned_allocations_crosses_batches),
 		cmocka_unit_test(orphaned_allocations_writer_sees_conflict),
+		cmocka_unit_test(orphaned_allocations_batch_locks_and_rechecks),
+		cmocka_unit_test(orphaned_allocations_batch_cas_miss_conflicts),
 		cmocka_unit_test(orphaned_allocations_with_placement_writers),
 	};
 	int failed;
