@@ -2,7 +2,7 @@
  * The worker on a real three-node MariaDB Galera cluster
  * (scripts/galera-sandbox.sh; scripts/test.sh starts it and exports its
  * env): Placement-protocol writers on other nodes, workers on two nodes,
- * a node killed mid-run, a desynced node.
+ * a node killed mid-run, a desynced node, real flow control.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,9 +33,36 @@ static const char SQL_BUMP[] =
     "UPDATE consumers SET generation = generation + 1"
     " WHERE uuid = 'healthy-00000001'";
 
+/* Flow control: node 3 asks the cluster to stop as soon as more than one
+ * write set waits in its queue (galera-4 option names; the sandbox leaves
+ * both at Galera's defaults, which the teardown puts back). */
+static const char SQL_FC_TINY[] =
+    "SET GLOBAL wsrep_provider_options = 'gcs.fc_limit=1; gcs.fc_factor=1'";
+static const char SQL_FC_DEFAULT[] =
+    "SET GLOBAL wsrep_provider_options = 'gcs.fc_limit=16; gcs.fc_factor=1'";
+static const char SQL_PROVIDER_OPTIONS[] = "SELECT @@wsrep_provider_options";
+static const char SQL_FC_SENT[] =
+    "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS"
+    " WHERE VARIABLE_NAME = 'WSREP_FLOW_CONTROL_SENT'";
+static const char SQL_FC_RECV[] =
+    "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS"
+    " WHERE VARIABLE_NAME = 'WSREP_FLOW_CONTROL_RECV'";
+static const char SQL_FC_PAUSED_NS[] =
+    "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS"
+    " WHERE VARIABLE_NAME = 'WSREP_FLOW_CONTROL_PAUSED_NS'";
+/* An explicit table lock holds back node 3's appliers (they need the
+ * table's metadata lock and do not abort LOCK TABLES), so its receive
+ * queue grows while the lock is held. */
+static const char SQL_LOCK_CONSUMERS[] = "LOCK TABLES consumers READ";
+/* How long node 3 holds the lock, in milliseconds. */
+#define FC_HOLD_MS 2000
+
 /* The nodes: directory (of mysqld.pid), socket and SQL port; started by
  * galera_start, never stopped here. */
 static struct h_server node[NODES + 1];
+/* galera_flow_control_pauses_worker's LOCK TABLES session on node 3,
+ * closed by its teardown if the test fails while holding it. */
+static struct pj_db *fc_lock;
 
 /* PJ_GALERA_<what>_<n> from scripts/galera-sandbox.sh env, or NULL. */
 static const char *
@@ -399,6 +426,130 @@ galera_node_killed_mid_run(void **state)
 	h_result_free(&w);
 }
 
+/* The worker's replication_pause lines, to see what it paused for. */
+static void
+print_pauses(const char *log)
+{
+	const char *hit = log, *start, *end;
+
+	while ((hit = strstr(hit, "event=replication_pause")) != NULL) {
+		for (start = hit; start > log && start[-1] != '\n'; start--)
+			;
+		end = hit + strcspn(hit, "\n");
+		print_message("  %.*s\n", (int)(end - start), start);
+		hit = end;
+	}
+}
+
+/* Real flow control: node 3 (its flow control limit set to one write set)
+ * holds back its appliers with a table lock for FC_HOLD_MS while the
+ * worker repairs on node 1. Node 3's queue grows, it sends flow control,
+ * the cluster stops replicating: no batch of the worker commits (its
+ * COMMIT waits). The throttle sees the flow control, as a rule afterwards
+ * from the growth of wsrep_flow_control_paused_ns since its last check
+ * (or wsrep_flow_control_active if it checks in the window), and pauses
+ * the worker (replication_pause galera=flow_control) until a check finds
+ * none (replication_pause_end resumed); then it finishes, every node
+ * holding the same data. */
+static void
+galera_flow_control_pauses_worker(void **state)
+{
+	const char *argv[16];
+	struct pj_error err = { 0 };
+	long long missing, sent, recv, paused_ns, left_early, left_late;
+	struct h_proc p;
+	struct h_result w;
+	char *cfg, *opts;
+	long long began = h_now_ms();
+	bool defaults;
+	int i, rc;
+
+	(void)state;
+	use(1);
+	h_seed_consumers(DB, HEALTHY, 1000);
+	missing = h_incomplete_left(DB);
+	sync_node(3);
+	opts = h_query(NULL, SQL_PROVIDER_OPTIONS);
+	defaults = strstr(opts, "gcs.fc_limit = 16;") != NULL &&
+	    strstr(opts, "gcs.fc_factor = 1.0;") != NULL;
+	free(opts);
+	if (!defaults)
+		fail_msg(
+		    "node 3: gcs.fc_limit or gcs.fc_factor is not "
+		    "Galera's default, which the teardown puts back");
+	h_sql(NULL, SQL_FC_TINY);
+	sent = h_query_int(NULL, SQL_FC_SENT);
+	use(1);
+	recv = h_query_int(NULL, SQL_FC_RECV);
+	paused_ns = h_query_int(NULL, SQL_FC_PAUSED_NS);
+
+	cfg = h_config(DB,
+	    "worker:\n  sleep_between_batches: 20ms\n"
+	    "replication:\n  check_interval: 100ms\n");
+	h_janitor_argv(argv, cfg, "10");
+	p = h_start(argv, NULL, (uid_t)-1);
+	/* Some batches committed before flow control. */
+	for (i = 0; i < 100 && h_incomplete_left(DB) > missing - 50; i++)
+		h_proc_read(&p, 50);
+	assert_true(h_proc_running(&p));
+	use(3);
+	fc_lock = h_connect(DB);
+	rc = pj_db_exec(fc_lock, SQL_LOCK_CONSUMERS, NULL, 0, NULL, &err);
+	if (rc != PJ_OK)
+		fail_msg("LOCK TABLES on node 3: %s", err.msg);
+	/* Flow control within a few write sets: no batch commits after. */
+	h_proc_read(&p, 500);
+	use(1);
+	left_early = h_incomplete_left(DB);
+	h_proc_read(&p, FC_HOLD_MS - 500);
+	left_late = h_incomplete_left(DB);
+	assert_true(h_proc_running(&p));
+	pj_db_close(fc_lock);
+	fc_lock = NULL;
+	w = h_finish(&p);
+	print_worker("worker on node 1 (flow control)", &w);
+	print_pauses(w.err);
+	free(cfg);
+
+	use(3);
+	sent = h_query_int(NULL, SQL_FC_SENT) - sent;
+	use(1);
+	recv = h_query_int(NULL, SQL_FC_RECV) - recv;
+	paused_ns = h_query_int(NULL, SQL_FC_PAUSED_NS) - paused_ns;
+	print_message(
+	    "flow control: node 3 sent %lld, node 1 received %lld, "
+	    "paused %.2f s; missing left %lld at +0.5 s, %lld at "
+	    "+%.1f s of %lld\n",
+	    sent, recv, (double)paused_ns / 1e9, left_early, left_late,
+	    FC_HOLD_MS / 1000.0, missing);
+	/* Flow control really happened, for most of the lock's time. */
+	assert_true(sent > 0);
+	assert_true(recv > 0);
+	assert_true(paused_ns > (long long)FC_HOLD_MS * 1000000 / 2);
+	/* Nothing committed meanwhile, with work left. */
+	assert_int_equal(left_early, left_late);
+	assert_true(left_late > 0);
+	expect_clean_worker("worker on node 1 (flow control)", &w);
+	h_expect_log(&w, "event=replication_pause galera=flow_control", true);
+	h_expect_log(&w, "event=replication_pause_end outcome=resumed", true);
+	assert_int_equal(h_json_field(w.out, "repaired"), missing);
+	assert_nodes_agree(0);
+	h_result_free(&w);
+	print_message("flow control test: %.1f s\n",
+	    (double)(h_now_ms() - began) / 1000.0);
+}
+
+static int
+restore_flow_control(void **state)
+{
+	(void)state;
+	pj_db_close(fc_lock);
+	fc_lock = NULL;
+	use(3);
+	h_sql(NULL, SQL_FC_DEFAULT);
+	return 0;
+}
+
 int
 main(void)
 {
@@ -408,6 +559,8 @@ main(void)
 		cmocka_unit_test(galera_two_workers_on_two_nodes),
 		cmocka_unit_test_teardown(
 		    galera_desynced_node_refused, resync_node2),
+		cmocka_unit_test_teardown(
+		    galera_flow_control_pauses_worker, restore_flow_control),
 		cmocka_unit_test(galera_node_killed_mid_run),
 	};
 	int failed, n;
