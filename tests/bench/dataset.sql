@@ -6,6 +6,7 @@
 --   @rows            allocation rows wanted (about; 2 to 4 per consumer)
 --   @incomplete_pct  percent of consumers whose consumers row is left out
 --                    while their allocations stay ("incomplete consumers")
+--   @providers_pct   providers per 100 allocation rows (NULL: 1)
 --
 -- The same inputs always give the same rows (CHECKSUM TABLE equal): ids are
 -- computed, never taken from AUTO_INCREMENT, and timestamps derive from a
@@ -21,7 +22,7 @@ SET SESSION foreign_key_checks = 0;
 SET SESSION unique_checks = 0;
 
 SET @t0 = TIMESTAMP'2024-01-01 00:00:00';
-SET @providers = GREATEST(1, @rows DIV 100);
+SET @providers = GREATEST(1, @rows * COALESCE(@providers_pct, 1) DIV 100);
 SET @consumers = GREATEST(1, CEIL(@rows / 3));
 SET @projects = 100;
 SET @users = 200;

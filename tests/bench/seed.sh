@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Fills a Placement database with a deterministic data set (dataset.sql).
 #
-#   tests/bench/seed.sh DB ROWS INCOMPLETE_PERCENT SEED
+#   tests/bench/seed.sh DB ROWS INCOMPLETE_PERCENT SEED [PROVIDERS_PCT]
 #
 # DB must exist, created from sql/placement-schema.sql, and hold no data
 # yet. ROWS is about the number of allocation rows; INCOMPLETE_PERCENT of
 # the consumers get no consumers row (their allocations stay); SEED (letters,
-# digits, '-', '_') makes every uuid and choice. The same arguments always
-# give the same rows. Runs against the sandbox (scripts/sandbox-db.sh sql,
+# digits, '-', '_') makes every uuid and choice. PROVIDERS_PCT is the
+# number of providers per 100 allocation rows (default 1; 100: as many
+# providers as allocations). The same arguments always give the same rows. Runs against the sandbox (scripts/sandbox-db.sh sql,
 # so PJ_SANDBOX_DIR selects it) and prints the row counts and load time.
 set -euo pipefail
 
@@ -15,11 +16,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
 usage() {
-	echo "usage: $0 DB ROWS INCOMPLETE_PERCENT SEED" >&2
+	echo "usage: $0 DB ROWS INCOMPLETE_PERCENT SEED [PROVIDERS_PCT]" >&2
 	exit 2
 }
-(($# == 4)) || usage
-db=$1 rows=$2 pct=$3 seed=$4
+(($# == 4 || $# == 5)) || usage
+db=$1 rows=$2 pct=$3 seed=$4 providers_pct=${5:-1}
 [[ $db =~ ^[A-Za-z0-9_]+$ ]] || { echo "seed: bad database name: $db" >&2; exit 2; }
 [[ $rows =~ ^[0-9]+$ ]] && ((rows >= 1 && rows <= 100000000)) ||
     { echo "seed: ROWS must be 1..100000000: $rows" >&2; exit 2; }
@@ -27,6 +28,8 @@ db=$1 rows=$2 pct=$3 seed=$4
     { echo "seed: INCOMPLETE_PERCENT must be 0..100: $pct" >&2; exit 2; }
 [[ $seed =~ ^[A-Za-z0-9_-]{1,64}$ ]] ||
     { echo "seed: SEED must be 1..64 of [A-Za-z0-9_-]: $seed" >&2; exit 2; }
+[[ $providers_pct =~ ^[0-9]+$ ]] && ((providers_pct >= 1 && providers_pct <= 1000)) ||
+    { echo "seed: PROVIDERS_PCT must be 1..1000: $providers_pct" >&2; exit 2; }
 
 sql() {
 	bash "$root/scripts/sandbox-db.sh" sql "$@"
@@ -42,8 +45,8 @@ fi
 
 start=$(date +%s.%N)
 {
-	printf "SET @seed = '%s', @rows = %d, @incomplete_pct = %d;\n" \
-	    "$seed" "$rows" "$pct"
+	printf "SET @seed = '%s', @rows = %d, @incomplete_pct = %d, @providers_pct = %d;\n" \
+	    "$seed" "$rows" "$pct" "$providers_pct"
 	cat "$here/dataset.sql"
 } | sql "$db"
 end=$(date +%s.%N)

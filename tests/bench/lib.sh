@@ -1,0 +1,120 @@
+# shellcheck shell=bash disable=SC2154,SC2034
+# Shell functions shared by the benchmark scripts (sourced, not run).
+#
+# The sourcing script sets before calling them:
+#   root     the repository's top directory
+#   here     tests/bench
+#   work     a private scratch directory (removed by the caller)
+# bench_build sets janitor and measure; bench_sandbox sets sock, server,
+# pool_mib and started_sandbox.
+
+say() {
+	echo "bench: $*" >&2
+}
+
+sql() {
+	bash "$root/scripts/sandbox-db.sh" sql "$@"
+}
+
+# A release tree in build-bench (no sanitizers) and tests/bench/measure.c.
+bench_build() { # TARGET...
+	local build=$root/build-bench
+	say "building a release tree in $build"
+	cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPJ_SANITIZE=OFF \
+	    >"$work/cmake.log" 2>&1 || { cat "$work/cmake.log" >&2; exit 1; }
+	cmake --build "$build" -j"$(nproc)" --target "$@" \
+	    >"$work/build.log" 2>&1 ||
+	    { tail -n 40 "$work/build.log" >&2; exit 1; }
+	janitor=$build/placement-janitor
+	measure=$build/bench-measure
+	cc -std=c11 -O2 -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
+	    -o "$measure" "$here/measure.c"
+}
+
+# Starts the sandbox of PJ_SANDBOX_DIR if it is not running and sets its
+# buffer pool to PJ_BENCH_BUFFER_POOL_MB (default 1024) with SET GLOBAL,
+# since sandbox-db.sh starts it with 256 MiB.
+bench_sandbox() {
+	local sandbox=$root/scripts/sandbox-db.sh pool_want status
+	if ! bash "$sandbox" status >/dev/null 2>&1; then
+		bash "$sandbox" start >&2
+		started_sandbox=true
+	fi
+	eval "$(bash "$sandbox" env)"
+	sock=$PJ_TEST_SOCKET
+	pool_want=${PJ_BENCH_BUFFER_POOL_MB:-1024}
+	[[ $pool_want =~ ^[0-9]+$ ]] ||
+	    { echo "bench: PJ_BENCH_BUFFER_POOL_MB is not a number" >&2; exit 2; }
+	sql -e "SET GLOBAL innodb_buffer_pool_size = $((pool_want * 1048576))"
+	# The resize runs in the background: wait until it is done.
+	for _ in $(seq 1 120); do
+		status=$(sql -N -B -e "SHOW STATUS LIKE 'Innodb_buffer_pool_resize_status'" |
+		    cut -f2)
+		[[ $status == *"ompleted"* || -z $status ]] && break
+		sleep 0.5
+	done
+	server=$(sql -N -B -e "SELECT VERSION()")
+	pool_mib=$(sql -N -B -e "SELECT @@innodb_buffer_pool_size DIV 1048576")
+}
+
+reset_db() { # DB
+	sql -e "DROP DATABASE IF EXISTS $1; CREATE DATABASE $1
+	    CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci"
+	sql "$1" <"$root/sql/placement-schema.sql"
+}
+
+config_for() { # DB -> path of a config for it
+	local f=$work/$1.yaml
+	# A private run directory: the host's run lock is not ours to take.
+	printf 'database:\n  socket: "%s"\n  name: "%s"\n  user: root\nworker:\n  lock:\n    run_dir: "%s"\n' \
+	    "$sock" "$1" "$work/run" >"$f"
+	chmod 600 "$f"
+	echo "$f"
+}
+
+# A field of the measure file: wall_s, peak_rss_kib or exit.
+mfield() { # FILE KEY
+	tr ' ' '\n' <"$1" | sed -n "s/^$2=//p"
+}
+
+# p50 p99 max (ms) count>100ms count>250ms batches of the batch_done lines.
+batch_stats() { # STDERR_FILE
+	grep 'event=batch_done' "$1" | sed -n 's/.* us=\([0-9]*\).*/\1/p' |
+	    sort -n | awk '
+	{ v[NR] = $1; if ($1 > 100000) over100++; if ($1 > 250000) over250++ }
+	END {
+		if (NR == 0) { print "- - - 0 0 0"; exit }
+		r50 = int(0.50 * NR + 0.999999); r99 = int(0.99 * NR + 0.999999)
+		printf "%.1f %.1f %.1f %d %d %d\n", v[r50] / 1000, v[r99] / 1000,
+		    v[NR] / 1000, over100, over250, NR
+	}'
+}
+
+ratio() { # A B -> A/B with 2 decimals, or - if B is 0
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
+}
+
+# Times one SQL text through the client (process start included).
+time_sql() { # DB FILE.m SQL
+	"$measure" "$2" mariadb --no-defaults --socket="$sock" --user=root \
+	    -N -B "$1" -e "$3" >"$2.out"
+}
+
+# Lets InnoDB write back dirty pages (and purge) left by the last step, so
+# one timed step does not pay for the one before. Up to 60 s.
+quiesce() {
+	local old dirty i
+	old=$(sql -N -B -e "SELECT @@innodb_max_dirty_pages_pct")
+	sql -e "SET GLOBAL innodb_max_dirty_pages_pct = 0"
+	for ((i = 0; i < 120; i++)); do
+		dirty=$(sql -N -B -e "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'" |
+		    cut -f2)
+		((dirty < 50)) && break
+		sleep 0.5
+	done
+	sql -e "SET GLOBAL innodb_max_dirty_pages_pct = $old"
+}
+
+median() { # numbers... -> the median (the lower middle one for an even count)
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
