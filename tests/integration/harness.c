@@ -497,6 +497,20 @@ h_connect_waiting(const char *name, int64_t lock_wait_ms)
 	return db;
 }
 
+int
+h_try_exec(
+    struct pj_db *db, const char *sql, const struct pj_param *p, size_t n)
+{
+	struct pj_error err = { 0 };
+	int rc;
+
+	rc = pj_db_begin(db, &err);
+	if (rc == PJ_OK)
+		rc = pj_db_exec(db, sql, p, n, NULL, &err);
+	pj_db_rollback(db);
+	return rc;
+}
+
 static void
 remember_temp(const char *path)
 {

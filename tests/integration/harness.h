@@ -44,6 +44,11 @@ struct pj_db *h_connect(const char *name);
 /* As h_connect, giving up on a row lock after lock_wait_ms (whole seconds
  * on the server, at least 1). */
 struct pj_db *h_connect_waiting(const char *name, int64_t lock_wait_ms);
+/* Runs sql with n parameters on db in a transaction of its own and rolls
+ * it back: its status (PJ_ERETRY when a row lock was not granted in time,
+ * PJ_OK when it ran). To probe another session's locks. */
+int h_try_exec(
+    struct pj_db *db, const char *sql, const struct pj_param *p, size_t n);
 
 /*
  * Writes a config for database name to a fresh temporary file (mode 0600)

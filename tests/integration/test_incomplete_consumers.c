@@ -323,14 +323,8 @@ static int
 try_write(struct pj_db *db, const char *sql, const char *uuid)
 {
 	struct pj_param p = PJ_TEXT(uuid);
-	struct pj_error err = { 0 };
-	int rc;
 
-	rc = pj_db_begin(db, &err);
-	if (rc == PJ_OK)
-		rc = pj_db_exec(db, sql, &p, 1, NULL, &err);
-	pj_db_rollback(db);
-	return rc;
+	return h_try_exec(db, sql, &p, 1);
 }
 
 /*
