@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "common/schema.h"
@@ -157,6 +158,7 @@ find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
 		rc = pj_stmt_fetch(st, &row, err);
 		if (rc || !row)
 			break;
+		memset(&b->keys[n], 0, sizeof(b->keys[n]));
 		b->keys[n].id = pj_stmt_int(st, 0);
 		note(&b->keys[n], pj_stmt_text(st, 1, NULL), pj_stmt_int(st, 2),
 		    pj_stmt_int(st, 3), pj_stmt_int(st, 4) != 0,
