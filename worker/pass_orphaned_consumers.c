@@ -59,8 +59,8 @@ static const char SQL_CONSUMER_NEXT[] =
  */
 #define KEYS_CONSUMERS \
 	PJ_SQL_BATCH_KEYS \
-	    " STRAIGHT_JOIN consumers c FORCE INDEX (PRIMARY)" \
-	    " ON c.id = j.id"
+	" STRAIGHT_JOIN consumers c FORCE INDEX (PRIMARY)" \
+	" ON c.id = j.id"
 
 /*
  * Locks each consumer's entries in allocations_consumer_id_idx, or the gap
@@ -86,8 +86,8 @@ static const char SQL_LOCK_CONSUMERS[] =
  */
 #define STILL_ORPHANED \
 	KEYS_CONSUMERS \
-	    " AND c.uuid = j.k AND c.generation = j.generation" \
-	    " WHERE" OLD " AND" EMPTY
+	" AND c.uuid = j.k AND c.generation = j.generation" \
+	" WHERE" OLD " AND" EMPTY
 static const char SQL_ARCHIVE[] =
     "INSERT INTO placement_janitor_archive" PJ_ARCHIVE_COLUMNS
     " SELECT ?, 'orphaned_consumers', 'consumers', CAST(c.id AS CHAR),"
