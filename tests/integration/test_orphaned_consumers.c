@@ -4,11 +4,9 @@
 #include <stddef.h>
 
 #include <cmocka.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/db.h"
@@ -573,29 +571,15 @@ placement_write(int fd, int64_t wait_ms)
 	_exit(rc == PJ_OK ? 0 : rc == PJ_ECONFLICT ? 1 : 2);
 }
 
-/*
- * An old empty consumer gets its first allocation while the worker runs:
- * find_batch sees it empty, the repair waits on the writer's allocation
- * lock (allocations first, as Placement locks them, so no deadlock), then
- * sees the allocation and keeps the consumer. The writer's CAS succeeds.
- */
-static void
-orphaned_consumers_waits_for_placement_write(void **state)
+/* Forks placement_write (its CAS 1.5 s after its allocation) and returns
+ * once the allocation is written; h_reap() the pid. */
+static pid_t
+start_placement_write(void)
 {
-	char *cfg = h_config(DB, NULL);
-	struct h_result r;
-	int status = 0, p[2];
+	int p[2];
 	char ready = 0;
 	pid_t pid;
 
-	(void)state;
-	reset();
-	h_sql(DB,
-	    "INSERT INTO resource_providers (id, uuid, name, generation,"
-	    " root_provider_id) VALUES (1, 'rp-1', 'cn1', 1, 1);"
-	    "INSERT INTO consumers (uuid, project_id, user_id, generation,"
-	    " created_at) VALUES ('victim', 1, 1, 6,"
-	    " UTC_TIMESTAMP() - INTERVAL 1 DAY);");
 	assert_int_equal(pipe(p), 0);
 	fflush(NULL);
 	pid = fork();
@@ -608,11 +592,33 @@ orphaned_consumers_waits_for_placement_write(void **state)
 	assert_int_equal(read(p[0], &ready, 1), 1);
 	close(p[0]);
 	assert_int_equal(ready, 'r');
+	return pid;
+}
+
+/*
+ * An old empty consumer gets its first allocation while the worker runs:
+ * find_batch sees it empty, the repair waits on the writer's allocation
+ * lock (allocations first, as Placement locks them, so no deadlock), then
+ * sees the allocation and keeps the consumer. The writer's CAS succeeds.
+ */
+static void
+orphaned_consumers_waits_for_placement_write(void **state)
+{
+	char *cfg = h_config(DB, NULL);
+	struct h_result r;
+	pid_t pid;
+
+	(void)state;
+	reset();
+	h_sql(DB,
+	    "INSERT INTO resource_providers (id, uuid, name, generation,"
+	    " root_provider_id) VALUES (1, 'rp-1', 'cn1', 1, 1);"
+	    "INSERT INTO consumers (uuid, project_id, user_id, generation,"
+	    " created_at) VALUES ('victim', 1, 1, 6,"
+	    " UTC_TIMESTAMP() - INTERVAL 1 DAY);");
+	pid = start_placement_write();
 	r = janitor(cfg, "repair", NULL, NULL, NULL, NULL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fail_msg("placement write failed (status 0x%x)", status);
+	h_reap(pid);
 	if (r.exit_code != 0)
 		fail_msg("janitor exited %d: %s", r.exit_code, r.err);
 	/* It was a candidate (the write was in flight), and was kept without
@@ -723,9 +729,8 @@ orphaned_consumers_batch_locks_allocations_first(void **state)
 	struct pj_config cfg;
 	struct pj_ctx ctx = { .cfg = &cfg, .run_id = RUN_ID, .archive = true };
 	size_t repaired = 0;
-	int status = 0, p[2], rc;
-	char ready = 0;
 	pid_t pid;
+	int rc;
 
 	(void)state;
 	reset();
@@ -733,18 +738,7 @@ orphaned_consumers_batch_locks_allocations_first(void **state)
 	    "INSERT INTO consumers (uuid, project_id, user_id, generation,"
 	    " created_at) VALUES ('victim', 1, 1, 6, '2000-01-01');");
 	assert_int_equal(pj_cfg_defaults(&cfg, &err), PJ_OK);
-	assert_int_equal(pipe(p), 0);
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		close(p[0]);
-		placement_write(p[1], 1500);
-	}
-	close(p[1]);
-	assert_int_equal(read(p[0], &ready, 1), 1);
-	close(p[0]);
-	assert_int_equal(ready, 'r');
+	pid = start_placement_write();
 	ctx.db = h_connect(DB);
 	rc = pj_pass_orphaned_consumers.find_batch(&ctx, NULL, &b, &err);
 	if (rc == PJ_OK && b.n == 1)
@@ -755,13 +749,10 @@ orphaned_consumers_batch_locks_allocations_first(void **state)
 	if (rc == PJ_OK)
 		rc = pj_db_commit(ctx.db, &err);
 	pj_db_close(ctx.db);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	h_reap(pid);
 	if (rc != PJ_OK || b.n != 1 || repaired != 0)
 		fail_msg("batch of %zu: status %d, deleted %zu: %s", b.n, rc,
 		    repaired, err.msg);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fail_msg("placement write failed (status 0x%x)", status);
 	assert_int_equal(count("SELECT generation FROM consumers"
 	                       " WHERE uuid = 'victim'"),
 	    7);
