@@ -9,8 +9,11 @@
 #include "worker/pass.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common/log.h"
+#include "common/schema.h"
 #include "common/strings.h"
 #include "worker/archive.h"
 #include "worker/sentinels.h"
@@ -47,29 +50,45 @@ static const char SQL_CONSUMER_NEXT[] =
     FIND_HEAD OF_CONSUMER " AND c.id > ?" FIND_TAIL;
 
 /*
- * Locks one consumer and re-checks it. The joins' probes of the projects
- * and users primary keys lock the row found or, for a missing one, the gap
- * where it would go, so it cannot appear or vanish before COMMIT.
+ * repair_batch works on key lists bound as rows (PJ_SQL_BATCH_KEYS): a
+ * constant number of statements whatever the batch's size. Each reads the
+ * list first (STRAIGHT_JOIN) and probes one primary key per key and table
+ * (FORCE INDEX): on a small table the optimizer would rather scan, and a
+ * locking scan would lock every row it passes.
+ */
+#define KEYS_JOINS \
+	PJ_SQL_BATCH_KEYS \
+	" STRAIGHT_JOIN consumers c FORCE INDEX (PRIMARY)" \
+	" ON c.id = j.id" \
+	" LEFT JOIN projects p FORCE INDEX (PRIMARY) ON p.id = c.project_id" \
+	" LEFT JOIN users u FORCE INDEX (PRIMARY) ON u.id = c.user_id"
+
+/*
+ * Locks the batch's consumers and re-checks them. The joins' probes of the
+ * projects and users primary keys lock the row found or, for a missing
+ * one, the gap where it would go, so it cannot appear or vanish before
+ * COMMIT. Bound: the batch's keys.
  */
 static const char SQL_LOCK[] =
-    "SELECT c.generation, c.project_id, c.user_id, p.id IS NULL,"
-    " u.id IS NULL FROM" JOINS " WHERE c.id = ? FOR UPDATE";
+    "SELECT c.id, c.generation, p.id IS NULL, u.id IS NULL FROM" KEYS_JOINS
+    " FOR UPDATE";
 
-/* The archive and the update select exactly the same row: the consumer at
- * the generation read under lock, still dangling. */
+/* The archive and the update select exactly the same rows: the consumers
+ * still dangling, each at the generation read under lock (the keys bound
+ * first are those of the lock's damaged rows, with that generation). */
+#define STILL_DANGLING " WHERE c.generation = j.generation AND" DAMAGE
 static const char SQL_ARCHIVE[] =
     "INSERT INTO placement_janitor_archive" PJ_ARCHIVE_COLUMNS
     " SELECT ?, 'dangling_consumer_refs', 'consumers', CAST(c.id AS CHAR),"
-    " 'update', " PJ_ARCHIVE_CONSUMER ", UTC_TIMESTAMP(6) FROM" JOINS
-    " WHERE c.id = ? AND c.generation = ? AND" DAMAGE;
+    " 'update', " PJ_ARCHIVE_CONSUMER
+    ", UTC_TIMESTAMP(6) FROM" KEYS_JOINS STILL_DANGLING;
 
 /* No generation bump: the consumer's allocations do not change. */
 static const char SQL_FIX[] =
-    "UPDATE" JOINS
+    "UPDATE" KEYS_JOINS
     " SET c.project_id = IF(p.id IS NULL, ?, c.project_id),"
     " c.user_id = IF(u.id IS NULL, ?, c.user_id),"
-    " c.updated_at = UTC_TIMESTAMP()"
-    " WHERE c.id = ? AND c.generation = ? AND" DAMAGE;
+    " c.updated_at = UTC_TIMESTAMP()" STILL_DANGLING;
 
 /* What -v shows for a candidate; kept in the key's text. */
 static void
@@ -139,6 +158,7 @@ find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
 		rc = pj_stmt_fetch(st, &row, err);
 		if (rc || !row)
 			break;
+		memset(&b->keys[n], 0, sizeof(b->keys[n]));
 		b->keys[n].id = pj_stmt_int(st, 0);
 		note(&b->keys[n], pj_stmt_text(st, 1, NULL), pj_stmt_int(st, 2),
 		    pj_stmt_int(st, 3), pj_stmt_int(st, 4) != 0,
@@ -152,84 +172,103 @@ out:
 	return rc;
 }
 
-struct stmts {
-	struct pj_stmt *lock, *archive, *fix;
-	int64_t project_id, user_id; /* the sentinels */
-};
-
-/* One consumer: lock, re-check, archive, repoint. Adds 1 or 0. */
+/*
+ * Locks the batch's consumers (with the projects and users rows or gaps
+ * they name) and keeps, as keys of a second list, those still dangling
+ * with the generation read under the lock. Sets *n to their number.
+ */
 static int
-repair_one(struct pj_ctx *ctx, const struct stmts *s, int64_t id,
-    size_t *repaired, struct pj_error *err)
+lock_damaged(struct pj_ctx *ctx, const struct pj_batch *b, char **damaged,
+    size_t *n, struct pj_error *err)
 {
-	struct pj_param p[4];
-	int64_t generation;
-	bool row = false;
+	struct pj_batch d = { NULL, 0, b->n };
+	struct pj_stmt *st = NULL;
+	struct pj_param keys;
+	char *json = NULL;
+	bool row;
 	int rc;
 
-	p[0] = PJ_INT(id);
-	rc = pj_stmt_exec(s->lock, p, 1, err);
-	if (rc == PJ_OK)
-		rc = pj_stmt_fetch(s->lock, &row, err);
-	if (rc || !row)
-		return rc; /* an error, or deleted since find_batch */
-	if (pj_stmt_int(s->lock, 3) == 0 && pj_stmt_int(s->lock, 4) == 0)
-		return PJ_OK; /* repaired since find_batch */
-	generation = pj_stmt_int(s->lock, 0);
-	if (s->archive != NULL) {
-		p[0] = PJ_TEXT(ctx->run_id);
-		p[1] = PJ_INT(id);
-		p[2] = PJ_INT(generation);
-		rc = pj_stmt_exec(s->archive, p, 3, err);
-		if (rc)
-			return rc;
-		if (pj_stmt_affected(s->archive) != 1)
-			return pj_error_set(err, PJ_ECONFLICT,
-			    "consumer %lld: changed while archiving",
-			    (long long)id);
-	}
-	p[0] = PJ_INT(s->project_id);
-	p[1] = PJ_INT(s->user_id);
-	p[2] = PJ_INT(id);
-	p[3] = PJ_INT(generation);
-	rc = pj_stmt_exec(s->fix, p, 4, err);
+	*damaged = NULL;
+	*n = 0;
+	d.keys = calloc(b->n > 0 ? b->n : 1, sizeof(*d.keys));
+	if (d.keys == NULL)
+		return pj_error_set(err, PJ_ENOMEM, "key list of %zu", b->n);
+	rc = pj_batch_json(b, &json, err);
 	if (rc)
-		return rc;
-	if (pj_stmt_affected(s->fix) != 1)
-		return pj_error_set(err, PJ_ECONFLICT,
-		    "consumer %lld: generation %lld changed", (long long)id,
-		    (long long)generation);
-	(*repaired)++;
-	return PJ_OK;
+		goto out;
+	keys = PJ_TEXT(json);
+	rc = pj_stmt_prepare(ctx->db, SQL_LOCK, &st, err);
+	if (rc == PJ_OK)
+		rc = pj_stmt_exec(st, &keys, 1, err);
+	while (rc == PJ_OK && d.n < d.cap) {
+		rc = pj_stmt_fetch(st, &row, err);
+		if (rc || !row)
+			break;
+		if (pj_stmt_int(st, 2) == 0 && pj_stmt_int(st, 3) == 0)
+			continue; /* repaired since find_batch */
+		d.keys[d.n].id = pj_stmt_int(st, 0);
+		d.keys[d.n].generation = pj_stmt_int(st, 1);
+		d.n++;
+	}
+	if (rc == PJ_OK)
+		rc = pj_batch_json(&d, damaged, err);
+	if (rc == PJ_OK)
+		*n = d.n;
+out:
+	pj_stmt_close(st);
+	free(json);
+	free(d.keys);
+	return rc;
 }
 
 /*
  * The sentinels come first, as Placement makes a project and user before
  * the consumer naming them, and so that a sentinel made now can never land
- * on an id a consumer was checked to be missing. Then each consumer is
- * locked on its own: a range lock would stall every healthy consumer
- * between two damaged ones.
+ * on an id a consumer was checked to be missing. Then the batch's
+ * consumers are locked by their ids: a range lock would stall every
+ * healthy consumer between two damaged ones. The archive and the update
+ * must each take exactly the rows the lock found damaged, else a conflict
+ * (the engine rolls back and retries).
  */
 static int
 repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
     struct pj_error *err)
 {
-	struct stmts s = { NULL, NULL, NULL, 0, 0 };
-	size_t i;
+	struct pj_param p[3];
+	int64_t project_id = 0, user_id = 0;
+	uint64_t archived = 0, fixed = 0;
+	char *damaged = NULL;
+	size_t n = 0;
 	int rc;
 
-	rc = pj_sentinels_ensure(ctx, &s.project_id, &s.user_id, err);
+	rc = pj_sentinels_ensure(ctx, &project_id, &user_id, err);
 	if (rc == PJ_OK)
-		rc = pj_stmt_prepare(ctx->db, SQL_LOCK, &s.lock, err);
-	if (rc == PJ_OK && ctx->archive)
-		rc = pj_stmt_prepare(ctx->db, SQL_ARCHIVE, &s.archive, err);
+		rc = lock_damaged(ctx, b, &damaged, &n, err);
+	if (rc || n == 0)
+		goto out;
+	if (ctx->archive) {
+		p[0] = PJ_TEXT(ctx->run_id);
+		p[1] = PJ_TEXT(damaged);
+		rc = pj_db_exec(ctx->db, SQL_ARCHIVE, p, 2, &archived, err);
+		if (rc == PJ_OK && archived != n)
+			rc = pj_error_set(err, PJ_ECONFLICT,
+			    "consumers: archived %llu of %zu: changed meanwhile",
+			    (unsigned long long)archived, n);
+		if (rc)
+			goto out;
+	}
+	p[0] = PJ_TEXT(damaged);
+	p[1] = PJ_INT(project_id);
+	p[2] = PJ_INT(user_id);
+	rc = pj_db_exec(ctx->db, SQL_FIX, p, 3, &fixed, err);
+	if (rc == PJ_OK && fixed != n)
+		rc = pj_error_set(err, PJ_ECONFLICT,
+		    "consumers: updated %llu of %zu: generation changed",
+		    (unsigned long long)fixed, n);
 	if (rc == PJ_OK)
-		rc = pj_stmt_prepare(ctx->db, SQL_FIX, &s.fix, err);
-	for (i = 0; rc == PJ_OK && i < b->n; i++)
-		rc = repair_one(ctx, &s, b->keys[i].id, repaired, err);
-	pj_stmt_close(s.lock);
-	pj_stmt_close(s.archive);
-	pj_stmt_close(s.fix);
+		*repaired += n;
+out:
+	free(damaged);
 	return rc;
 }
 

@@ -10,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "tests/integration/harness.h"
+#include "worker/pass.h"
 
 #define DB "pj_it_dangling_refs"
 #define SENTINEL "00000000-0000-0000-0000-000000000000"
@@ -435,6 +437,81 @@ dangling_consumer_refs_generation_bumped_meanwhile(void **state)
 	free(cfg);
 }
 
+/*
+ * One batch by hand, as the engine runs it. After the find, consumer 4 is
+ * repaired by someone else, 5's generation moves (still dangling) and 7 is
+ * deleted: the batch repoints 3, 5 and 9 only, archives each as it was
+ * under the lock (5 at its new generation), and until COMMIT no one can
+ * change a batch consumer nor create the project 9 named, while the
+ * healthy consumer 2 stays free for Placement.
+ */
+static void
+dangling_consumer_refs_batch_locks_and_rechecks(void **state)
+{
+	static const char SQL_TOUCH[] =
+	    "UPDATE consumers SET generation = generation + 1 WHERE id = ?";
+	static const char SQL_PROJECT_3[] =
+	    "INSERT INTO projects (id, external_id) VALUES (3, 'late')";
+	const struct pj_pass *pass = &pj_pass_dangling_consumer_refs;
+	struct pj_key keys[16];
+	struct pj_batch b = { keys, 0, 16 };
+	struct pj_error err = { 0 };
+	struct pj_config cfg;
+	struct pj_ctx ctx = {
+		.cfg = &cfg, .run_id = "lock-test", .archive = true
+	};
+	struct pj_param id;
+	struct pj_db *other;
+	size_t repaired = 0;
+	int rc, probe[3] = { -1, -1, -1 };
+
+	(void)state;
+	seed(NULL);
+	assert_int_equal(pj_cfg_defaults(&cfg, &err), PJ_OK);
+	ctx.db = h_connect(DB);
+	assert_int_equal(pass->find_batch(&ctx, NULL, &b, &err), PJ_OK);
+	assert_int_equal(b.n, MIXED_DAMAGED);
+	h_sql(DB,
+	    "UPDATE consumers SET user_id = 1 WHERE id = 4;"
+	    "UPDATE consumers SET generation = 1 WHERE id = 5;"
+	    "DELETE FROM consumers WHERE id = 7;");
+
+	/* Checked once both sessions are closed: a failure must not leave
+	 * the batch's locks to stall the tests after it. */
+	other = h_connect_waiting(DB, 1000);
+	rc = pj_db_begin(ctx.db, &err);
+	if (rc == PJ_OK)
+		rc = pass->repair_batch(&ctx, &b, &repaired, &err);
+	if (rc == PJ_OK) {
+		id = PJ_INT(9);
+		probe[0] = h_try_exec(other, SQL_TOUCH, &id, 1);
+		probe[1] = h_try_exec(other, SQL_PROJECT_3, NULL, 0);
+		id = PJ_INT(2);
+		probe[2] = h_try_exec(other, SQL_TOUCH, &id, 1);
+		rc = pj_db_commit(ctx.db, &err);
+	}
+	pj_db_close(other);
+	pj_db_close(ctx.db);
+	if (rc != PJ_OK || repaired != 3)
+		fail_msg("status %d, repaired %zu: %s", rc, repaired, err.msg);
+	/* Consumer 9 and project 3 locked, consumer 2 free. */
+	assert_int_equal(probe[0], PJ_ERETRY);
+	assert_int_equal(probe[1], PJ_ERETRY);
+	assert_int_equal(probe[2], PJ_OK);
+
+	h_expect_query(DB,
+	    "SELECT GROUP_CONCAT(c.id, ' ', " SHOWN
+	    ", ' ', c.generation"
+	    " ORDER BY c.id SEPARATOR ', ') FROM consumers c WHERE c.id > 2",
+	    "3 S 1 13, 4 1 1 14, 5 S S 1, 6 50 60 16, 8 2 60 18, 9 S 2 19",
+	    "consumers after the batch");
+	h_expect_query(DB,
+	    "SELECT GROUP_CONCAT(row_key, ':', JSON_VALUE(row_data,"
+	    " '$.generation'), ':', JSON_VALUE(row_data, '$.project_id')"
+	    " ORDER BY row_key) FROM placement_janitor_archive",
+	    "3:13:5,5:1:8,9:19:3", "archived rows");
+}
+
 /* A pass in report mode finds but never repairs. */
 static void
 dangling_consumer_refs_report_mode(void **state)
@@ -499,6 +576,8 @@ main(void)
 		cmocka_unit_test(dangling_consumer_refs_verbose),
 		cmocka_unit_test(
 		    dangling_consumer_refs_generation_bumped_meanwhile),
+		cmocka_unit_test(
+		    dangling_consumer_refs_batch_locks_and_rechecks),
 		cmocka_unit_test(dangling_consumer_refs_report_mode),
 		cmocka_unit_test(dangling_consumer_refs_pass_alone),
 	};

@@ -4,11 +4,9 @@
 #include <stddef.h>
 
 #include <cmocka.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/db.h"
@@ -573,29 +571,15 @@ placement_write(int fd, int64_t wait_ms)
 	_exit(rc == PJ_OK ? 0 : rc == PJ_ECONFLICT ? 1 : 2);
 }
 
-/*
- * An old empty consumer gets its first allocation while the worker runs:
- * find_batch sees it empty, the repair waits on the writer's allocation
- * lock (allocations first, as Placement locks them, so no deadlock), then
- * sees the allocation and keeps the consumer. The writer's CAS succeeds.
- */
-static void
-orphaned_consumers_waits_for_placement_write(void **state)
+/* Forks placement_write (its CAS 1.5 s after its allocation) and returns
+ * once the allocation is written; h_reap() the pid. */
+static pid_t
+start_placement_write(void)
 {
-	char *cfg = h_config(DB, NULL);
-	struct h_result r;
-	int status = 0, p[2];
+	int p[2];
 	char ready = 0;
 	pid_t pid;
 
-	(void)state;
-	reset();
-	h_sql(DB,
-	    "INSERT INTO resource_providers (id, uuid, name, generation,"
-	    " root_provider_id) VALUES (1, 'rp-1', 'cn1', 1, 1);"
-	    "INSERT INTO consumers (uuid, project_id, user_id, generation,"
-	    " created_at) VALUES ('victim', 1, 1, 6,"
-	    " UTC_TIMESTAMP() - INTERVAL 1 DAY);");
 	assert_int_equal(pipe(p), 0);
 	fflush(NULL);
 	pid = fork();
@@ -608,11 +592,33 @@ orphaned_consumers_waits_for_placement_write(void **state)
 	assert_int_equal(read(p[0], &ready, 1), 1);
 	close(p[0]);
 	assert_int_equal(ready, 'r');
+	return pid;
+}
+
+/*
+ * An old empty consumer gets its first allocation while the worker runs:
+ * find_batch sees it empty, the repair waits on the writer's allocation
+ * lock (allocations first, as Placement locks them, so no deadlock), then
+ * sees the allocation and keeps the consumer. The writer's CAS succeeds.
+ */
+static void
+orphaned_consumers_waits_for_placement_write(void **state)
+{
+	char *cfg = h_config(DB, NULL);
+	struct h_result r;
+	pid_t pid;
+
+	(void)state;
+	reset();
+	h_sql(DB,
+	    "INSERT INTO resource_providers (id, uuid, name, generation,"
+	    " root_provider_id) VALUES (1, 'rp-1', 'cn1', 1, 1);"
+	    "INSERT INTO consumers (uuid, project_id, user_id, generation,"
+	    " created_at) VALUES ('victim', 1, 1, 6,"
+	    " UTC_TIMESTAMP() - INTERVAL 1 DAY);");
+	pid = start_placement_write();
 	r = janitor(cfg, "repair", NULL, NULL, NULL, NULL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fail_msg("placement write failed (status 0x%x)", status);
+	h_reap(pid);
 	if (r.exit_code != 0)
 		fail_msg("janitor exited %d: %s", r.exit_code, r.err);
 	/* It was a candidate (the write was in flight), and was kept without
@@ -628,6 +634,128 @@ orphaned_consumers_waits_for_placement_write(void **state)
 	assert_int_equal(
 	    count("SELECT COUNT(*) FROM placement_janitor_archive"), 0);
 	free(cfg);
+}
+
+/*
+ * One batch of several keys by hand, as the engine runs it: each key is
+ * re-checked on its own (the one whose generation moved after the find is
+ * kept, the others deleted and archived), and until COMMIT no allocation
+ * can be added for a batch consumer nor a batch row changed, while the
+ * healthy consumer between them stays free for Placement.
+ */
+static void
+orphaned_consumers_batch_locks_its_rows(void **state)
+{
+	static const char SQL_ADD_ALLOCATION[] =
+	    "INSERT INTO allocations (resource_provider_id, consumer_id,"
+	    " resource_class_id, used) VALUES (1, 'c-1', 0, 1)";
+	static const char SQL_TOUCH[] =
+	    "UPDATE consumers SET updated_at = UTC_TIMESTAMP() WHERE id = ?";
+	struct pj_param id;
+	struct pj_key keys[8];
+	struct pj_batch b = { keys, 0, 8 };
+	struct pj_error err = { 0 };
+	struct pj_config cfg;
+	struct pj_ctx ctx = { .cfg = &cfg, .run_id = RUN_ID, .archive = true };
+	struct pj_db *other;
+	size_t repaired = 0;
+	int rc, probe[3] = { -1, -1, -1 };
+
+	(void)state;
+	reset();
+	h_sql(DB,
+	    "INSERT INTO consumers (id, uuid, project_id, user_id, generation,"
+	    " created_at) VALUES (1, 'c-1', 1, 1, 1, '2000-01-01'),"
+	    " (2, 'c-2', 1, 1, 1, '2000-01-01'),"
+	    " (3, 'c-3', 1, 1, 1, '2000-01-01'),"
+	    " (4, 'c-4', 1, 1, 1, '2000-01-01');"
+	    "INSERT INTO allocations (resource_provider_id, consumer_id,"
+	    " resource_class_id, used) VALUES (1, 'c-2', 0, 1);");
+	assert_int_equal(pj_cfg_defaults(&cfg, &err), PJ_OK);
+	ctx.db = h_connect(DB);
+	assert_int_equal(
+	    pj_pass_orphaned_consumers.find_batch(&ctx, NULL, &b, &err), PJ_OK);
+	assert_int_equal(b.n, 3);
+	h_sql(DB, "UPDATE consumers SET generation = 2 WHERE id = 3");
+
+	/* Checked once the batch ended: a failure must not leave its locks
+	 * to stall the tests after it. */
+	other = h_connect_waiting(DB, 1000);
+	rc = pj_db_begin(ctx.db, &err);
+	if (rc == PJ_OK)
+		rc = pj_pass_orphaned_consumers.repair_batch(
+		    &ctx, &b, &repaired, &err);
+	if (rc == PJ_OK) {
+		probe[0] = h_try_exec(other, SQL_ADD_ALLOCATION, NULL, 0);
+		id = PJ_INT(3);
+		probe[1] = h_try_exec(other, SQL_TOUCH, &id, 1);
+		id = PJ_INT(2);
+		probe[2] = h_try_exec(other, SQL_TOUCH, &id, 1);
+		rc = pj_db_commit(ctx.db, &err);
+	}
+	pj_db_close(ctx.db);
+	if (rc != PJ_OK || repaired != 2) {
+		pj_db_close(other);
+		fail_msg("status %d, deleted %zu: %s", rc, repaired, err.msg);
+	}
+	/* c-1's allocations and consumer 3 locked, consumer 2 free. */
+	assert_int_equal(probe[0], PJ_ERETRY);
+	assert_int_equal(probe[1], PJ_ERETRY);
+	assert_int_equal(probe[2], PJ_OK);
+
+	h_expect_query(DB, "SELECT GROUP_CONCAT(id ORDER BY id) FROM consumers",
+	    "2,3", "consumers left");
+	h_expect_query(DB,
+	    "SELECT GROUP_CONCAT(row_key ORDER BY row_key)"
+	    " FROM placement_janitor_archive",
+	    "1,4", "consumers archived");
+	assert_int_equal(h_try_exec(other, SQL_ADD_ALLOCATION, NULL, 0), PJ_OK);
+	pj_db_close(other);
+}
+
+/*
+ * The same race with the batch run by hand, so that the writer's
+ * compare-and-swap surely comes while repair_batch waits: the batch takes
+ * the allocations locks before any consumers row, as Placement does, so it
+ * waits for the writer's allocation holding nothing the writer needs (the
+ * other order deadlocks), then sees the allocation and keeps the consumer.
+ */
+static void
+orphaned_consumers_batch_locks_allocations_first(void **state)
+{
+	struct pj_key keys[2];
+	struct pj_batch b = { keys, 0, 2 };
+	struct pj_error err = { 0 };
+	struct pj_config cfg;
+	struct pj_ctx ctx = { .cfg = &cfg, .run_id = RUN_ID, .archive = true };
+	size_t repaired = 0;
+	pid_t pid;
+	int rc;
+
+	(void)state;
+	reset();
+	h_sql(DB,
+	    "INSERT INTO consumers (uuid, project_id, user_id, generation,"
+	    " created_at) VALUES ('victim', 1, 1, 6, '2000-01-01');");
+	assert_int_equal(pj_cfg_defaults(&cfg, &err), PJ_OK);
+	pid = start_placement_write();
+	ctx.db = h_connect(DB);
+	rc = pj_pass_orphaned_consumers.find_batch(&ctx, NULL, &b, &err);
+	if (rc == PJ_OK && b.n == 1)
+		rc = pj_db_begin(ctx.db, &err);
+	if (rc == PJ_OK)
+		rc = pj_pass_orphaned_consumers.repair_batch(
+		    &ctx, &b, &repaired, &err);
+	if (rc == PJ_OK)
+		rc = pj_db_commit(ctx.db, &err);
+	pj_db_close(ctx.db);
+	h_reap(pid);
+	if (rc != PJ_OK || b.n != 1 || repaired != 0)
+		fail_msg("batch of %zu: status %d, deleted %zu: %s", b.n, rc,
+		    repaired, err.msg);
+	assert_int_equal(count("SELECT generation FROM consumers"
+	                       " WHERE uuid = 'victim'"),
+	    7);
 }
 
 /* archive.enabled: false is the operator's choice: delete, archive none. */
@@ -662,6 +790,9 @@ main(void)
 		cmocka_unit_test(orphaned_consumers_min_age_is_utc),
 		cmocka_unit_test(orphaned_consumers_rechecks_under_lock),
 		cmocka_unit_test(orphaned_consumers_waits_for_placement_write),
+		cmocka_unit_test(orphaned_consumers_batch_locks_its_rows),
+		cmocka_unit_test(
+		    orphaned_consumers_batch_locks_allocations_first),
 		cmocka_unit_test(orphaned_consumers_archive_disabled),
 	};
 	int failed;
