@@ -42,6 +42,8 @@ struct engine {
 	struct pj_batch batch;
 	size_t batch_limit; /* current batch size, adapted by pace() */
 	struct pj_throttle *throttle; /* runs that may write; else NULL */
+	bool pass_failed_stop;        /* a failed batch ended the pass
+	                                 (on_batch_failure) */
 };
 
 static bool
@@ -63,6 +65,10 @@ check_limits(struct engine *e)
 {
 	const struct pj_worker_config *w = &e->ctx.cfg->worker;
 
+	/* A stop holds for the rest of the run, also for the later scope
+	 * entries of a pass (replication's is not re-checked here). */
+	if (e->stop != RUN_ON)
+		return e->stop;
 	if (e->opts->stop != NULL && *e->opts->stop)
 		return STOP_SIGNAL;
 	if (w->max_runtime_ms > 0 &&
@@ -359,8 +365,10 @@ run_entry(struct engine *e, const struct pj_pass *pass,
 				pj_error_clear(err);
 				rc = PJ_OK;
 				if (e->ctx.cfg->worker.on_batch_failure ==
-				    PJ_ON_FAILURE_STOP)
+				    PJ_ON_FAILURE_STOP) {
+					e->pass_failed_stop = true;
 					break;
+				}
 			}
 		}
 		after = e->batch.keys[e->batch.n - 1];
@@ -391,9 +399,12 @@ run_pass(struct engine *e, const struct pj_pass *pass,
 	size_t i;
 	int rc = PJ_OK;
 
+	e->pass_failed_stop = false;
 	if (report->n_scope == 0)
 		return run_entry(e, pass, pr, err);
-	for (i = 0; rc == PJ_OK && i < report->n_scope; i++) {
+	/* on_batch_failure: stop ends the pass, not only its scope entry. */
+	for (i = 0; rc == PJ_OK && !e->pass_failed_stop && i < report->n_scope;
+	     i++) {
 		const struct pj_scope_entry *s = &report->scope[i];
 
 		e->ctx.scope = pj_scope_of(s);

@@ -332,6 +332,39 @@ scope_incomplete_consumers_mid_range(void **state)
 	free(cfg);
 }
 
+/*
+ * worker.on_batch_failure: stop ends the pass, not only the scope entry
+ * whose batch failed: c3's entry never runs (a trigger refuses every
+ * allocation delete, so c1's batch fails first).
+ */
+static void
+scope_failed_batch_stops_the_pass(void **state)
+{
+	char *cfg = h_config(DB,
+	    "worker:\n  batch_target: 0ms\n  on_batch_failure: stop\n"
+	    "  retries: 0\n"
+	    "passes:\n  orphaned_allocations:\n    mode: repair\n");
+	const char *args[] = { "--consumer", "c1", "--consumer", "c3", "--pass",
+		"orphaned_allocations", "repair", NULL };
+	struct h_result r;
+
+	(void)state;
+	seed();
+	h_sql(DB,
+	    "CREATE TRIGGER refuse_delete BEFORE DELETE ON allocations"
+	    " FOR EACH ROW SIGNAL SQLSTATE '45000'"
+	    " SET MESSAGE_TEXT = 'refused by the test'");
+	r = h_run_json(cfg, args);
+	h_expect_exit(&r, 2, "repair with every delete refused");
+	assert_int_equal(
+	    h_pass_field("orphaned_allocations", r.out, "found"), 2);
+	assert_int_equal(
+	    h_pass_field("orphaned_allocations", r.out, "failed"), 2);
+	h_result_free(&r);
+	expect_query(SQL_ORPHAN_ALLOCATIONS, "10,11,12,13");
+	free(cfg);
+}
+
 int
 main(void)
 {
@@ -342,6 +375,7 @@ main(void)
 		cmocka_unit_test(scope_unknown_uuid_is_reported),
 		cmocka_unit_test(scope_mixed_and_duplicates),
 		cmocka_unit_test(scope_incomplete_consumers_mid_range),
+		cmocka_unit_test(scope_failed_batch_stops_the_pass),
 		cmocka_unit_test(scope_limit_counts_every_entry),
 	};
 	int failed;
