@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/schema.h"
 #include "common/strings.h"
 #include "worker/archive.h"
 
@@ -132,10 +133,13 @@ static const char SQL_TRAIT_ARCHIVE[] =
 static const char SQL_TRAIT_DELETE[] =
     "DELETE rpt" TRAIT_FROM TRAIT_RANGE " AND" TRAIT_DAMAGE;
 
-/* Compare-and-swap with the generation read under lock. */
+/* Compare-and-swap, all of the batch's providers at once: each with the
+ * generation read under the lock (j.id, j.generation). */
 static const char SQL_BUMP[] =
-    "UPDATE resource_providers SET generation = ? + 1,"
-    " updated_at = UTC_TIMESTAMP() WHERE id = ? AND generation = ?";
+    "UPDATE" PJ_SQL_BATCH_KEYS
+    " STRAIGHT_JOIN resource_providers rp ON rp.id = j.id"
+    " SET rp.generation = rp.generation + 1,"
+    " rp.updated_at = UTC_TIMESTAMP() WHERE rp.generation = j.generation";
 
 static const char *const part_tables[PART_COUNT] = {
 	[PART_AGGREGATES] = "resource_provider_aggregates",
@@ -332,23 +336,37 @@ out:
 	return rc;
 }
 
+/* Every provider bumped by one statement; one missing is a conflict. */
 static int
 bump_providers(struct part_stmts *s, const struct provider *list, size_t n,
     struct pj_error *err)
 {
+	struct pj_batch b = { NULL, n, n };
+	struct pj_param p;
+	char *json = NULL;
 	size_t i;
-	int rc = PJ_OK;
+	int rc;
 
-	for (i = 0; rc == PJ_OK && i < n; i++) {
-		struct pj_param p[3] = { PJ_INT(list[i].generation),
-			PJ_INT(list[i].id), PJ_INT(list[i].generation) };
-
-		rc = pj_stmt_exec(s->bump, p, 3, err);
-		if (rc == PJ_OK && pj_stmt_affected(s->bump) != 1)
-			rc = pj_error_set(err, PJ_ECONFLICT,
-			    "resource provider %lld: generation changed",
-			    (long long)list[i].id);
+	if (n == 0)
+		return PJ_OK;
+	b.keys = calloc(n, sizeof(*b.keys));
+	if (b.keys == NULL)
+		return pj_error_set(err, PJ_ENOMEM, "%zu providers", n);
+	for (i = 0; i < n; i++) {
+		b.keys[i].id = list[i].id;
+		b.keys[i].generation = list[i].generation;
 	}
+	rc = pj_batch_json(&b, &json, err);
+	if (rc == PJ_OK) {
+		p = PJ_TEXT(json);
+		rc = pj_stmt_exec(s->bump, &p, 1, err);
+	}
+	if (rc == PJ_OK && pj_stmt_affected(s->bump) != n)
+		rc = pj_error_set(err, PJ_ECONFLICT,
+		    "resource providers: %llu of %zu generations unchanged",
+		    (unsigned long long)pj_stmt_affected(s->bump), n);
+	free(json);
+	free(b.keys);
 	return rc;
 }
 
