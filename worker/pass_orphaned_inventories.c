@@ -8,7 +8,9 @@
 #include "worker/pass.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "common/schema.h"
 #include "worker/archive.h"
 
 /* The damage, in one place for find, archive and delete alike. */
@@ -25,22 +27,28 @@ static const char SQL_FIND_FIRST[] = FIND_HEAD FIND_TAIL;
 static const char SQL_FIND_NEXT[] = FIND_HEAD " AND i.id > ?" FIND_TAIL;
 
 /*
- * Locks the batch's range of inventory rows (and the gaps between them),
- * so no one changes or adds one until COMMIT. Only inventories: a
- * provider row that is gone cannot be locked, and the archive and delete
- * below read a provider row only to see that it is missing.
+ * Locks the batch's own inventory rows, so no one changes them until
+ * COMMIT. Only inventories: a provider row that is gone cannot be locked,
+ * and the archive and delete below read a provider row only to see that
+ * it is missing. Rows added meanwhile are not in the key list, so they are
+ * never touched.
  */
 static const char SQL_LOCK[] =
-    "SELECT COUNT(*) FROM inventories WHERE id BETWEEN ? AND ? FOR UPDATE";
+    "SELECT COUNT(i.id) FROM" PJ_SQL_BATCH_KEYS
+    " STRAIGHT_JOIN inventories i ON i.id = j.id FOR UPDATE";
 
-/* Re-checks the damage under the lock: archive and delete see the same. */
-#define RANGE_DAMAGE " WHERE i.id BETWEEN ? AND ? AND" DAMAGE
+/* Re-checks the damage under the lock: archive and delete see the same
+ * rows, the batch's keys that are still orphaned. */
+#define KEYS_DAMAGE \
+	" FROM" PJ_SQL_BATCH_KEYS \
+	" STRAIGHT_JOIN inventories i ON i.id = j.id" \
+	" LEFT JOIN resource_providers rp ON rp.id = i.resource_provider_id" \
+	" WHERE" DAMAGE
 static const char SQL_ARCHIVE[] =
     "INSERT INTO placement_janitor_archive" PJ_ARCHIVE_COLUMNS
     " SELECT ?, 'orphaned_inventories', 'inventories', CAST(i.id AS CHAR),"
-    " 'delete', " PJ_ARCHIVE_INVENTORY
-    ", UTC_TIMESTAMP(6)" DAMAGE_FROM RANGE_DAMAGE;
-static const char SQL_DELETE[] = "DELETE i" DAMAGE_FROM RANGE_DAMAGE;
+    " 'delete', " PJ_ARCHIVE_INVENTORY ", UTC_TIMESTAMP(6)" KEYS_DAMAGE;
+static const char SQL_DELETE[] = "DELETE i" KEYS_DAMAGE;
 
 static int
 find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
@@ -71,30 +79,33 @@ static int
 repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
     struct pj_error *err)
 {
-	struct pj_param range[2] = { PJ_INT(b->keys[0].id),
-		PJ_INT(b->keys[b->n - 1].id) };
-	struct pj_param archive[3] = { PJ_TEXT(ctx->run_id), range[0],
-		range[1] };
+	struct pj_param p[2];
 	uint64_t archived = 0, deleted = 0;
+	char *keys = NULL;
 	int rc;
 
-	rc = pj_db_exec(ctx->db, SQL_LOCK, range, 2, NULL, err);
+	rc = pj_batch_json(b, &keys, err);
+	if (rc)
+		goto out;
+	p[0] = PJ_TEXT(ctx->run_id);
+	p[1] = PJ_TEXT(keys);
+	rc = pj_db_exec(ctx->db, SQL_LOCK, &p[1], 1, NULL, err);
 	if (rc == PJ_OK && ctx->archive)
-		rc = pj_db_exec(
-		    ctx->db, SQL_ARCHIVE, archive, 3, &archived, err);
+		rc = pj_db_exec(ctx->db, SQL_ARCHIVE, p, 2, &archived, err);
 	if (rc == PJ_OK)
-		rc = pj_db_exec(ctx->db, SQL_DELETE, range, 2, &deleted, err);
+		rc = pj_db_exec(ctx->db, SQL_DELETE, &p[1], 1, &deleted, err);
 	if (rc)
 		goto out;
 	if (ctx->archive && archived != deleted) {
 		rc = pj_error_set(err, PJ_ECONFLICT,
 		    "inventories %lld..%lld: archived %llu rows, deleted %llu",
-		    (long long)range[0].num, (long long)range[1].num,
+		    (long long)b->keys[0].id, (long long)b->keys[b->n - 1].id,
 		    (unsigned long long)archived, (unsigned long long)deleted);
 		goto out;
 	}
 	*repaired += (size_t)deleted;
 out:
+	free(keys);
 	return rc;
 }
 
