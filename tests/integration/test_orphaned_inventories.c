@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "common/db.h"
+#include "config/config.h"
 #include "tests/integration/harness.h"
+#include "worker/pass.h"
 
 #define DB "pj_it_orphaned_inventories"
 #define PASS "orphaned_inventories"
@@ -420,6 +422,71 @@ orphaned_inventories_archive_disabled(void **state)
 	free(cfg);
 }
 
+static const char SQL_TOUCH_INVENTORY[] =
+    "UPDATE inventories SET reserved = reserved + 1 WHERE id = ?";
+
+/* Updates inventory id from db in a transaction of its own: the status. */
+static int
+try_touch(struct pj_db *db, int64_t id)
+{
+	struct pj_param p = PJ_INT(id);
+
+	return h_try_exec(db, SQL_TOUCH_INVENTORY, &p, 1);
+}
+
+/*
+ * One batch by hand: an orphan whose provider came back after the find is
+ * kept (the re-check under the lock); until COMMIT another session cannot
+ * change an orphan of the batch, but the healthy inventory between two of
+ * them is not locked (the lock is the key list, not the id range).
+ */
+static void
+orphaned_inventories_batch_locks_and_rechecks(void **state)
+{
+	const struct pj_pass *pass = &pj_pass_orphaned_inventories;
+	struct pj_key keys[8];
+	struct pj_batch b = { keys, 0, 8 };
+	struct pj_error err = { 0 };
+	struct pj_config cfg;
+	struct pj_ctx ctx;
+	struct pj_db *other;
+	size_t repaired = 0;
+
+	(void)state;
+	seed();
+	assert_int_equal(pj_cfg_defaults(&cfg, &err), PJ_OK);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.db = h_connect(DB);
+	ctx.cfg = &cfg;
+	ctx.run_id = "lock-test";
+	ctx.archive = true;
+	assert_int_equal(pass->find_batch(&ctx, NULL, &b, &err), PJ_OK);
+	assert_int_equal(b.n, FIXTURE_ORPHANS);
+	/* Provider 8 comes back: 15 and 17 are healthy again. */
+	h_sql(DB,
+	    "INSERT INTO resource_providers (id, uuid, name, generation,"
+	    " root_provider_id) VALUES (8, 'rp-8', 'cn8', 0, 8)");
+
+	other = h_connect_waiting(DB, 1000);
+	assert_int_equal(pj_db_begin(ctx.db, &err), PJ_OK);
+	assert_int_equal(pass->repair_batch(&ctx, &b, &repaired, &err), PJ_OK);
+	assert_int_equal(repaired, 2);
+	assert_int_equal(try_touch(other, 15), PJ_ERETRY);
+	assert_int_equal(try_touch(other, 12), PJ_OK);
+	assert_int_equal(pj_db_commit(ctx.db, &err), PJ_OK);
+
+	assert_int_equal(h_query_int(DB,
+	                     "SELECT GROUP_CONCAT(id ORDER BY id) = "
+	                     "'10,12,14,15,16,17' FROM inventories"),
+	    1);
+	assert_int_equal(h_query_int(DB,
+	                     "SELECT GROUP_CONCAT(row_key ORDER BY row_key) ="
+	                     " '11,13' FROM placement_janitor_archive"),
+	    1);
+	pj_db_close(other);
+	pj_db_close(ctx.db);
+}
+
 int
 main(void)
 {
@@ -433,6 +500,7 @@ main(void)
 		cmocka_unit_test(orphaned_inventories_only_this_pass),
 		cmocka_unit_test(orphaned_inventories_rechecks_under_lock),
 		cmocka_unit_test(orphaned_inventories_archive_disabled),
+		cmocka_unit_test(orphaned_inventories_batch_locks_and_rechecks),
 	};
 	int failed;
 
