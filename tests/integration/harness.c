@@ -25,6 +25,8 @@
 #include "common/attr.h"
 #include "common/error.h"
 #include "common/strings.h"
+#include "config/config.h"
+#include "worker/pass.h"
 
 #ifndef PJ_SOURCE_DIR
 #error "PJ_SOURCE_DIR must name the source tree"
@@ -517,6 +519,21 @@ struct pj_db *
 h_connect(const char *name)
 {
 	return h_connect_waiting(name, 10000);
+}
+
+void
+h_pass_ctx(
+    struct pj_ctx *ctx, struct pj_config *cfg, const char *name, bool archive)
+{
+	struct pj_error err = { 0 };
+
+	if (pj_cfg_defaults(cfg, &err) != PJ_OK)
+		hfail("config defaults: %s", err.msg);
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->db = h_connect(name);
+	ctx->cfg = cfg;
+	ctx->run_id = "by-hand";
+	ctx->archive = archive;
 }
 
 struct pj_db *

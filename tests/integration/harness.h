@@ -48,6 +48,13 @@ struct pj_db *h_connect(const char *name);
 /* As h_connect, giving up on a row lock after lock_wait_ms (whole seconds
  * on the server, at least 1). */
 struct pj_db *h_connect_waiting(const char *name, int64_t lock_wait_ms);
+
+struct pj_config;
+struct pj_ctx;
+/* A pass context as the engine makes it, for running one batch by hand:
+ * cfg from the defaults, connected to database name, run id "by-hand". */
+void h_pass_ctx(
+    struct pj_ctx *ctx, struct pj_config *cfg, const char *name, bool archive);
 /* Runs sql with its n parameters on db in a transaction of its own, rolled
  * back: the status, e.g. PJ_ERETRY when a row lock held elsewhere made it
  * give up. */

@@ -347,11 +347,7 @@ incomplete_consumers_batch_locks_and_rechecks(void **state)
 
 	(void)state;
 	seed(1, 2);
-	assert_int_equal(pj_cfg_defaults(&cfg, &err), PJ_OK);
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.db = h_connect(DB);
-	ctx.cfg = &cfg;
-	ctx.run_id = "lock-test";
+	h_pass_ctx(&ctx, &cfg, DB, false);
 	assert_int_equal(pass->find_batch(&ctx, NULL, &b, &err), PJ_OK);
 	assert_int_equal(b.n, 2);
 	assert_string_equal(b.keys[1].text, "gone-00000002");

@@ -740,12 +740,7 @@ orphaned_allocations_batch_locks_and_rechecks(void **state)
 
 	(void)state;
 	seed_fixture();
-	assert_int_equal(pj_cfg_defaults(&cfg, &err), PJ_OK);
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.db = h_connect(DB);
-	ctx.cfg = &cfg;
-	ctx.run_id = "lock-test";
-	ctx.archive = true;
+	h_pass_ctx(&ctx, &cfg, DB, true);
 	assert_int_equal(pass->find_batch(&ctx, NULL, &b, &err), PJ_OK);
 	assert_int_equal(b.n, ORPHANS);
 	h_sql(DB,
@@ -809,11 +804,7 @@ orphaned_allocations_batch_cas_miss_conflicts(void **state)
 	    "CREATE TRIGGER pj_test_move AFTER DELETE ON allocations"
 	    " FOR EACH ROW UPDATE consumers SET generation = generation + 10"
 	    " WHERE uuid = OLD.consumer_id");
-	assert_int_equal(pj_cfg_defaults(&cfg, &err), PJ_OK);
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.db = h_connect(DB);
-	ctx.cfg = &cfg;
-	ctx.run_id = "cas-test";
+	h_pass_ctx(&ctx, &cfg, DB, false);
 	assert_int_equal(pass->find_batch(&ctx, NULL, &b, &err), PJ_OK);
 	assert_int_equal(pj_db_begin(ctx.db, &err), PJ_OK);
 	assert_int_equal(

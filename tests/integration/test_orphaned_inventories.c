@@ -454,12 +454,7 @@ orphaned_inventories_batch_locks_and_rechecks(void **state)
 
 	(void)state;
 	seed();
-	assert_int_equal(pj_cfg_defaults(&cfg, &err), PJ_OK);
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.db = h_connect(DB);
-	ctx.cfg = &cfg;
-	ctx.run_id = "lock-test";
-	ctx.archive = true;
+	h_pass_ctx(&ctx, &cfg, DB, true);
 	assert_int_equal(pass->find_batch(&ctx, NULL, &b, &err), PJ_OK);
 	assert_int_equal(b.n, FIXTURE_ORPHANS);
 	/* Provider 8 comes back: 15 and 17 are healthy again. */

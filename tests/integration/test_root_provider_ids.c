@@ -611,12 +611,7 @@ root_provider_ids_batch_locks_and_rechecks(void **state)
 	seed_file("tests/integration/fixtures/root_provider_ids.sql");
 	h_sql(DB,
 	    "UPDATE resource_providers SET root_provider_id = NULL WHERE id = 3");
-	assert_int_equal(pj_cfg_defaults(&cfg, &err), PJ_OK);
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.db = h_connect(DB);
-	ctx.cfg = &cfg;
-	ctx.run_id = "lock-test";
-	ctx.archive = true;
+	h_pass_ctx(&ctx, &cfg, DB, true);
 	assert_int_equal(pass->find_batch(&ctx, NULL, &b, &err), PJ_OK);
 	assert_int_equal(b.n, MIXED_DAMAGED + 1);
 	h_sql(DB,
