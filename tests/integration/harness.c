@@ -791,6 +791,48 @@ h_json_field(const char *json, const char *field)
 	return p != NULL ? atoll(p + strlen(key)) : -1;
 }
 
+pid_t
+h_hold(const char *name, const char *const *sql, const struct pj_param *p,
+    size_t n, int hold_ms, bool commit)
+{
+	int ready[2];
+	pid_t pid;
+	char byte = 0;
+
+	if (pipe(ready) != 0)
+		hfail("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		hfail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		struct pj_error err = { 0 };
+		struct pj_db *db = h_connect(name);
+
+		close(ready[0]);
+		if (pj_db_begin(db, &err) != PJ_OK)
+			_exit(1);
+		for (; *sql != NULL; sql++) {
+			if (pj_db_exec(db, *sql, p, n, NULL, &err) != PJ_OK)
+				_exit(1);
+		}
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		usleep((useconds_t)hold_ms * 1000);
+		if (!commit)
+			pj_db_rollback(db);
+		else if (pj_db_commit(db, &err) != PJ_OK)
+			_exit(1);
+		pj_db_close(db);
+		_exit(0);
+	}
+	close(ready[1]);
+	if (read(ready[0], &byte, 1) != 1)
+		hfail(
+		    "the lock holder (pid %d) failed before holding", (int)pid);
+	close(ready[0]);
+	return pid;
+}
+
 void
 h_reap(pid_t pid)
 {

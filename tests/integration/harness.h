@@ -107,6 +107,16 @@ void h_expect_exit(const struct h_result *r, int code, const char *what);
 /* Waits for a helper process the test forked; fails unless it exited 0. */
 void h_reap(pid_t pid);
 
+/*
+ * Forks a session on database name that runs the statements of sql (a
+ * NULL-ended list, each with the n parameters p) in one transaction, holds
+ * their locks for hold_ms, then commits (or rolls back), as a slow
+ * Placement request would. Returns once the statements ran; h_reap() the
+ * pid.
+ */
+pid_t h_hold(const char *name, const char *const *sql, const struct pj_param *p,
+    size_t n, int hold_ms, bool commit);
+
 /* As h_config_db, connecting as user instead of root. */
 char *h_config_user(const char *name, const char *user, const char *db_yaml,
     const char *extra_yaml);

@@ -36,39 +36,13 @@ seed(int incomplete)
 	h_sql(DB, sql);
 }
 
-/*
- * Forks a process that holds the lock for hold_ms and then rolls back.
- * Returns once the lock is held; the caller waits for the pid.
- */
+/* Holds SQL_HOLD's locks for hold_ms, then rolls back. */
 static pid_t
 hold_lock(int hold_ms)
 {
-	int ready[2];
-	pid_t pid;
-	char byte = 0;
+	static const char *const sql[] = { SQL_HOLD, NULL };
 
-	assert_int_equal(pipe(ready), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct pj_error err = { 0 };
-		struct pj_db *db = h_connect(DB);
-
-		close(ready[0]);
-		if (pj_db_begin(db, &err) != PJ_OK ||
-		    pj_db_exec(db, SQL_HOLD, NULL, 0, NULL, &err) != PJ_OK)
-			_exit(1);
-		if (write(ready[1], "x", 1) != 1)
-			_exit(1);
-		usleep((useconds_t)hold_ms * 1000);
-		pj_db_rollback(db);
-		pj_db_close(db);
-		_exit(0);
-	}
-	close(ready[1]);
-	assert_int_equal(read(ready[0], &byte, 1), 1);
-	close(ready[0]);
-	return pid;
+	return h_hold(DB, sql, NULL, 0, hold_ms, false);
 }
 
 static struct h_result

@@ -323,48 +323,15 @@ orphaned_inventories_only_this_pass(void **state)
 	free(cfg);
 }
 
-/* Forks a session that holds provider 7's inventories locked while it
- * creates provider 7, commits after hold_ms; returns once it holds. */
-static pid_t
-restore_provider_7(int hold_ms)
-{
-	int ready[2];
-	pid_t pid;
-	char byte = 0;
-
-	assert_int_equal(pipe(ready), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct pj_error err = { 0 };
-		struct pj_db *db = h_connect(DB);
-
-		close(ready[0]);
-		if (pj_db_begin(db, &err) != PJ_OK ||
-		    pj_db_exec(db, SQL_HOLD_LOCK, NULL, 0, NULL, &err) !=
-		        PJ_OK ||
-		    pj_db_exec(db, SQL_HOLD_PROVIDER, NULL, 0, NULL, &err) !=
-		        PJ_OK)
-			_exit(1);
-		if (write(ready[1], "x", 1) != 1)
-			_exit(1);
-		usleep((useconds_t)hold_ms * 1000);
-		if (pj_db_commit(db, &err) != PJ_OK)
-			_exit(1);
-		pj_db_close(db);
-		_exit(0);
-	}
-	close(ready[1]);
-	assert_int_equal(read(ready[0], &byte, 1), 1);
-	close(ready[0]);
-	return pid;
-}
-
 /* Damage seen by find but healed before the lock is granted (the provider
  * restored meanwhile) is re-checked under the lock and left alone. */
 static void
 orphaned_inventories_rechecks_under_lock(void **state)
 {
+	/* A session that holds provider 7's inventories locked while it
+	 * creates provider 7, and commits later. */
+	static const char *const sql[] = { SQL_HOLD_LOCK, SQL_HOLD_PROVIDER,
+		NULL };
 	char *cfg = h_config_db(DB, "  lock_wait_timeout: 20s\n", REPAIR_YAML);
 	const char *args[] = { "--pass", PASS, "repair", NULL };
 	struct h_result r;
@@ -374,7 +341,7 @@ orphaned_inventories_rechecks_under_lock(void **state)
 
 	(void)state;
 	seed();
-	holder = restore_provider_7(1500);
+	holder = h_hold(DB, sql, NULL, 0, 1500, true);
 	r = h_run_json(cfg, args);
 	assert_int_equal(waitpid(holder, &status, 0), holder);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);

@@ -321,41 +321,6 @@ orphaned_provider_links_report_mode_never_writes(void **state)
 	free(cfg);
 }
 
-/* Forks a session that bumps provider id's generation and commits after
- * hold_ms; returns once it holds the row. */
-static pid_t
-bump_provider(long long id, int hold_ms)
-{
-	int ready[2];
-	pid_t pid;
-	char byte = 0;
-
-	assert_int_equal(pipe(ready), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct pj_error err = { 0 };
-		struct pj_db *db = h_connect(DB);
-		struct pj_param p = PJ_INT(id);
-
-		close(ready[0]);
-		if (pj_db_begin(db, &err) != PJ_OK ||
-		    pj_db_exec(db, SQL_HOLD_BUMP, &p, 1, NULL, &err) != PJ_OK)
-			_exit(1);
-		if (write(ready[1], "x", 1) != 1)
-			_exit(1);
-		usleep((useconds_t)hold_ms * 1000);
-		if (pj_db_commit(db, &err) != PJ_OK)
-			_exit(1);
-		pj_db_close(db);
-		_exit(0);
-	}
-	close(ready[1]);
-	assert_int_equal(read(ready[0], &byte, 1), 1);
-	close(ready[0]);
-	return pid;
-}
-
 /* A Placement write moves a provider's generation while the pass waits
  * for its lock: the bump starts from the generation read under the lock,
  * so neither write is lost and no conflict is needed. Provider 3 loses an
@@ -363,6 +328,8 @@ bump_provider(long long id, int hold_ms)
 static void
 orphaned_provider_links_generation_read_under_lock(void **state)
 {
+	/* A session that bumps a provider's generation, committed later. */
+	static const char *const bump[] = { SQL_HOLD_BUMP, NULL };
 	static const struct {
 		long long provider, generation; /* before: 0 and 7 */
 	} cases[] = { { 3, 2 }, { 4, 10 } };
@@ -377,10 +344,11 @@ orphaned_provider_links_generation_read_under_lock(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int status = 0;
+		struct pj_param id = PJ_INT(cases[i].provider);
 		pid_t holder;
 
 		seed(false);
-		holder = bump_provider(cases[i].provider, 1500);
+		holder = h_hold(DB, bump, &id, 1, 1500, true);
 		r = h_run_json(cfg, args);
 		assert_int_equal(waitpid(holder, &status, 0), holder);
 		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);

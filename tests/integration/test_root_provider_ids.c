@@ -54,44 +54,6 @@ static const struct {
 };
 #define MIXED_DAMAGED 11
 
-/*
- * Forks a process that runs sql1 and sql2 in one transaction, signals,
- * holds its locks for hold_ms and then commits, as a slow Placement API
- * request would. Returns once the statements ran; h_reap() the pid.
- */
-static pid_t
-hold_and_commit(const char *sql1, const char *sql2, int hold_ms)
-{
-	int ready[2];
-	pid_t pid;
-	char byte = 0;
-
-	assert_int_equal(pipe(ready), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct pj_error err = { 0 };
-		struct pj_db *db = h_connect(DB);
-
-		close(ready[0]);
-		if (pj_db_begin(db, &err) != PJ_OK ||
-		    pj_db_exec(db, sql1, NULL, 0, NULL, &err) != PJ_OK ||
-		    pj_db_exec(db, sql2, NULL, 0, NULL, &err) != PJ_OK)
-			_exit(1);
-		if (write(ready[1], "x", 1) != 1)
-			_exit(1);
-		usleep((useconds_t)hold_ms * 1000);
-		if (pj_db_commit(db, &err) != PJ_OK)
-			_exit(1);
-		pj_db_close(db);
-		_exit(0);
-	}
-	close(ready[1]);
-	assert_int_equal(read(ready[0], &byte, 1), 1);
-	close(ready[0]);
-	return pid;
-}
-
 /* Runs the pass alone, with a JSON report, and up to four more words. */
 static struct h_result
 janitor(const char *config, const char *a1, const char *a2, const char *a3,
@@ -500,6 +462,15 @@ root_provider_ids_hostile_chains(void **state)
 static void
 root_provider_ids_ancestor_reparented_meanwhile(void **state)
 {
+	/* A slow Placement write re-parenting 8 and fixing 19's root. */
+	static const char *const sql[] = {
+		"UPDATE resource_providers SET parent_provider_id = 1,"
+		" root_provider_id = 1, generation = generation + 1"
+		" WHERE id = 8",
+		"UPDATE resource_providers SET root_provider_id = 1,"
+		" generation = generation + 1 WHERE id = 19",
+		NULL,
+	};
 	char *cfg =
 	    h_config(DB, "worker:\n  retries: 8\n  retry_backoff: 200ms\n");
 	struct h_result r;
@@ -507,13 +478,7 @@ root_provider_ids_ancestor_reparented_meanwhile(void **state)
 
 	(void)state;
 	seed_file("tests/integration/fixtures/root_provider_ids.sql");
-	holder = hold_and_commit(
-	    "UPDATE resource_providers SET parent_provider_id = 1,"
-	    " root_provider_id = 1, generation = generation + 1"
-	    " WHERE id = 8",
-	    "UPDATE resource_providers SET root_provider_id = 1,"
-	    " generation = generation + 1 WHERE id = 19",
-	    1500);
+	holder = h_hold(DB, sql, NULL, 0, 1500, true);
 	r = janitor(cfg, "repair", NULL, NULL, NULL);
 	h_reap(holder);
 	if (r.exit_code != 0)
