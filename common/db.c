@@ -16,6 +16,8 @@
 
 /* Smallest result buffer: any integer or date as text fits. */
 #define COL_MIN_CAP 64
+/* Statements kept prepared by pj_db_stmt: more than a pass runs per batch. */
+#define STMT_CACHE_SIZE 16
 
 struct pj_db {
 	MYSQL *conn; /* NULL after a failed reconnect */
@@ -23,6 +25,12 @@ struct pj_db {
 	bool in_tx;
 	size_t host_index; /* into cfg.hosts, when it has entries */
 	char endpoint[PJ_DB_PATH_MAX];
+	/* pj_db_stmt's statements, prepared on this connection, and when
+	 * each was last asked for (a count of calls): the least recent one
+	 * makes room. */
+	struct pj_stmt *cached[STMT_CACHE_SIZE];
+	uint64_t cached_use[STMT_CACHE_SIZE];
+	uint64_t uses;
 };
 
 struct pj_col {
@@ -41,6 +49,10 @@ struct pj_stmt {
 	const char *sql;
 	unsigned int ncols;
 	bool have_row;
+	/* The last exec or fetch failed: run again, libmariadb 3.3 may give
+	 * the old error or wait for rows that never come (test_db), so
+	 * pj_db_stmt prepares it anew. */
+	bool failed;
 	uint64_t affected;
 	uint64_t rows;
 	MYSQL_BIND res[PJ_MAX_COLUMNS];
@@ -488,12 +500,26 @@ out:
 	return rc;
 }
 
+/* Closes pj_db_stmt's statements: before their connection goes. */
+static void
+drop_cached(struct pj_db *db)
+{
+	size_t i;
+
+	for (i = 0; i < STMT_CACHE_SIZE; i++) {
+		pj_stmt_close(db->cached[i]);
+		db->cached[i] = NULL;
+		db->cached_use[i] = 0;
+	}
+}
+
 int
 pj_db_reconnect(struct pj_db *db, struct pj_error *err)
 {
 	size_t tries = db->cfg.n_hosts > 0 ? db->cfg.n_hosts : 1, i;
 	int rc = PJ_OK;
 
+	drop_cached(db);
 	if (db->conn != NULL)
 		mysql_close(db->conn);
 	db->conn = NULL;
@@ -521,6 +547,7 @@ pj_db_close(struct pj_db *db)
 {
 	if (db == NULL)
 		return;
+	drop_cached(db);
 	if (db->conn != NULL)
 		mysql_close(db->conn);
 	/* The copied config may hold an inline password. */
@@ -759,8 +786,8 @@ bind_params(MYSQL_BIND *b, unsigned long *len, const struct pj_param *p,
 	return PJ_OK;
 }
 
-int
-pj_stmt_exec(struct pj_stmt *st, const struct pj_param *p, size_t n,
+static int
+stmt_exec(struct pj_stmt *st, const struct pj_param *p, size_t n,
     struct pj_error *err)
 {
 	MYSQL_BIND b[PJ_MAX_PARAMS];
@@ -799,6 +826,16 @@ pj_stmt_exec(struct pj_stmt *st, const struct pj_param *p, size_t n,
 		return db_fail(NULL, st->stmt, st->sql, err);
 	st->rows = mysql_stmt_num_rows(st->stmt);
 	return bind_result(st, err);
+}
+
+int
+pj_stmt_exec(struct pj_stmt *st, const struct pj_param *p, size_t n,
+    struct pj_error *err)
+{
+	int rc = stmt_exec(st, p, n, err);
+
+	st->failed = rc != PJ_OK;
+	return rc;
 }
 
 /*
@@ -850,12 +887,16 @@ pj_stmt_fetch(struct pj_stmt *st, bool *row, struct pj_error *err)
 		*row = false;
 		return PJ_OK;
 	}
-	if (r != 0 && r != MYSQL_DATA_TRUNCATED)
+	if (r != 0 && r != MYSQL_DATA_TRUNCATED) {
+		st->failed = true;
 		return db_fail(NULL, st->stmt, st->sql, err);
+	}
 	if (r == MYSQL_DATA_TRUNCATED) {
 		rc = refetch_truncated(st, err);
-		if (rc)
+		if (rc) {
+			st->failed = true;
 			return rc;
+		}
 	}
 	for (i = 0; i < st->ncols; i++) {
 		struct pj_col *c = &st->col[i];
@@ -1012,21 +1053,52 @@ out:
 }
 
 int
+pj_db_stmt(struct pj_db *db, const char *sql, struct pj_stmt **out,
+    struct pj_error *err)
+{
+	struct pj_stmt *st = NULL;
+	size_t i, lru = 0;
+	int rc;
+
+	db->uses++;
+	for (i = 0; i < STMT_CACHE_SIZE; i++) {
+		st = db->cached[i];
+		/* The same constant is the common case; the text is compared
+		 * too, so a caller's reused buffer never finds another. */
+		if (st != NULL && st->sql == sql && strcmp(st->sql, sql) == 0) {
+			if (st->failed) {
+				lru = i;
+				break;
+			}
+			db->cached_use[i] = db->uses;
+			*out = st;
+			return PJ_OK;
+		}
+		if (db->cached_use[i] < db->cached_use[lru])
+			lru = i;
+	}
+	rc = pj_stmt_prepare(db, sql, &st, err);
+	if (rc)
+		return rc;
+	pj_stmt_close(db->cached[lru]);
+	db->cached[lru] = st;
+	db->cached_use[lru] = db->uses;
+	*out = st;
+	return PJ_OK;
+}
+
+int
 pj_db_exec(struct pj_db *db, const char *sql, const struct pj_param *p,
     size_t n, uint64_t *affected, struct pj_error *err)
 {
 	struct pj_stmt *st = NULL;
 	int rc;
 
-	rc = pj_stmt_prepare(db, sql, &st, err);
+	rc = pj_db_stmt(db, sql, &st, err);
 	if (rc)
-		goto out;
+		return rc;
 	rc = pj_stmt_exec(st, p, n, err);
-	if (rc)
-		goto out;
-	if (affected != NULL)
+	if (rc == PJ_OK && affected != NULL)
 		*affected = pj_stmt_affected(st);
-out:
-	pj_stmt_close(st);
 	return rc;
 }

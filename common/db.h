@@ -135,7 +135,18 @@ uint64_t pj_stmt_affected(const struct pj_stmt *st);
 uint64_t pj_stmt_rows(const struct pj_stmt *st);
 void pj_stmt_close(struct pj_stmt *st);
 
-/* Prepare, execute, close: for a statement whose rows are not read. */
+/*
+ * The prepared statement for sql, kept by db for the next call with the
+ * same sql until db reconnects or closes: for statements run once per
+ * batch, where preparing costs a round trip and a parse each time. db
+ * keeps the 16 used last; so a statement stays valid while fewer than 15
+ * other sql texts go through pj_db_stmt or pj_db_exec. Do not close it.
+ */
+int pj_db_stmt(struct pj_db *db, const char *sql, struct pj_stmt **out,
+    struct pj_error *err) PJ_MUSTCHECK;
+
+/* Execute sql (kept prepared, as pj_db_stmt): for a statement whose rows
+ * are not read. */
 int pj_db_exec(struct pj_db *db, const char *sql, const struct pj_param *p,
     size_t n, uint64_t *affected, struct pj_error *err) PJ_MUSTCHECK;
 

@@ -119,19 +119,16 @@ prepare_find(const struct pj_ctx *ctx, bool first, struct pj_stmt **st,
 	switch (ctx->scope.kind) {
 	case PJ_SCOPE_PROVIDER:
 		if (first)
-			return pj_stmt_prepare(
-			    ctx->db, SQL_PROVIDER_FIRST, st, err);
-		return pj_stmt_prepare(ctx->db, SQL_PROVIDER_NEXT, st, err);
+			return pj_db_stmt(ctx->db, SQL_PROVIDER_FIRST, st, err);
+		return pj_db_stmt(ctx->db, SQL_PROVIDER_NEXT, st, err);
 	case PJ_SCOPE_CONSUMER:
 		if (first)
-			return pj_stmt_prepare(
-			    ctx->db, SQL_CONSUMER_FIRST, st, err);
-		return pj_stmt_prepare(ctx->db, SQL_CONSUMER_NEXT, st, err);
+			return pj_db_stmt(ctx->db, SQL_CONSUMER_FIRST, st, err);
+		return pj_db_stmt(ctx->db, SQL_CONSUMER_NEXT, st, err);
 	default:
 		if (first)
-			return pj_stmt_prepare(
-			    ctx->db, SQL_FIND_FIRST, st, err);
-		return pj_stmt_prepare(ctx->db, SQL_FIND_NEXT, st, err);
+			return pj_db_stmt(ctx->db, SQL_FIND_FIRST, st, err);
+		return pj_db_stmt(ctx->db, SQL_FIND_NEXT, st, err);
 	}
 }
 
@@ -168,7 +165,6 @@ find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
 	if (rc == PJ_OK)
 		b->n = n;
 out:
-	pj_stmt_close(st);
 	return rc;
 }
 
@@ -197,7 +193,7 @@ lock_damaged(struct pj_ctx *ctx, const struct pj_batch *b, char **damaged,
 	if (rc)
 		goto out;
 	keys = PJ_TEXT(json);
-	rc = pj_stmt_prepare(ctx->db, SQL_LOCK, &st, err);
+	rc = pj_db_stmt(ctx->db, SQL_LOCK, &st, err);
 	if (rc == PJ_OK)
 		rc = pj_stmt_exec(st, &keys, 1, err);
 	while (rc == PJ_OK && d.n < d.cap) {
@@ -215,7 +211,6 @@ lock_damaged(struct pj_ctx *ctx, const struct pj_batch *b, char **damaged,
 	if (rc == PJ_OK)
 		*n = d.n;
 out:
-	pj_stmt_close(st);
 	free(json);
 	free(d.keys);
 	return rc;

@@ -152,16 +152,15 @@ find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
 		p[np++] = PJ_INT(after->id);
 	p[np++] = PJ_INT((int64_t)b->cap);
 	if (consumer && after == NULL)
-		rc = pj_stmt_prepare(ctx->db, SQL_CONSUMER_FIRST, &st, err);
+		rc = pj_db_stmt(ctx->db, SQL_CONSUMER_FIRST, &st, err);
 	else if (consumer)
-		rc = pj_stmt_prepare(ctx->db, SQL_CONSUMER_NEXT, &st, err);
+		rc = pj_db_stmt(ctx->db, SQL_CONSUMER_NEXT, &st, err);
 	else if (after == NULL)
-		rc = pj_stmt_prepare(ctx->db, SQL_FIND_FIRST, &st, err);
+		rc = pj_db_stmt(ctx->db, SQL_FIND_FIRST, &st, err);
 	else
-		rc = pj_stmt_prepare(ctx->db, SQL_FIND_NEXT, &st, err);
+		rc = pj_db_stmt(ctx->db, SQL_FIND_NEXT, &st, err);
 	if (rc == PJ_OK)
 		rc = pj_batch_read(st, p, np, &columns, b, err);
-	pj_stmt_close(st);
 	return rc;
 }
 
@@ -179,9 +178,9 @@ list_consumers(struct pj_ctx *ctx, const struct pj_param *p, size_t np,
 	int rc;
 
 	if (np > 1)
-		rc = pj_stmt_prepare(ctx->db, SQL_CONSUMERS_C, &st, err);
+		rc = pj_db_stmt(ctx->db, SQL_CONSUMERS_C, &st, err);
 	else
-		rc = pj_stmt_prepare(ctx->db, SQL_CONSUMERS, &st, err);
+		rc = pj_db_stmt(ctx->db, SQL_CONSUMERS, &st, err);
 	if (rc == PJ_OK)
 		rc = pj_stmt_exec(st, p, np, err);
 	if (rc)
@@ -210,7 +209,6 @@ list_consumers(struct pj_ctx *ctx, const struct pj_param *p, size_t np,
 		list->n++;
 	}
 out:
-	pj_stmt_close(st);
 	return rc;
 }
 

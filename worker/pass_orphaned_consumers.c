@@ -125,18 +125,17 @@ find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
 	p[np++] = PJ_INT(min_age_us(ctx));
 	p[np++] = PJ_INT((int64_t)b->cap);
 	if (consumer && after == NULL)
-		rc = pj_stmt_prepare(ctx->db, SQL_CONSUMER_FIRST, &st, err);
+		rc = pj_db_stmt(ctx->db, SQL_CONSUMER_FIRST, &st, err);
 	else if (consumer)
-		rc = pj_stmt_prepare(ctx->db, SQL_CONSUMER_NEXT, &st, err);
+		rc = pj_db_stmt(ctx->db, SQL_CONSUMER_NEXT, &st, err);
 	else if (after == NULL)
-		rc = pj_stmt_prepare(ctx->db, SQL_FIND_FIRST, &st, err);
+		rc = pj_db_stmt(ctx->db, SQL_FIND_FIRST, &st, err);
 	else
-		rc = pj_stmt_prepare(ctx->db, SQL_FIND_NEXT, &st, err);
+		rc = pj_db_stmt(ctx->db, SQL_FIND_NEXT, &st, err);
 	if (rc)
 		goto out;
 	rc = pj_batch_read(st, p, np, &columns, b, err);
 out:
-	pj_stmt_close(st);
 	return rc;
 }
 

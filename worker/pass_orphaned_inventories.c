@@ -61,17 +61,15 @@ find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
 
 	if (after == NULL) {
 		p[0] = PJ_INT((int64_t)b->cap);
-		rc = pj_stmt_prepare(ctx->db, SQL_FIND_FIRST, &st, err);
+		rc = pj_db_stmt(ctx->db, SQL_FIND_FIRST, &st, err);
 	} else {
 		p[0] = PJ_INT(after->id);
 		p[1] = PJ_INT((int64_t)b->cap);
-		rc = pj_stmt_prepare(ctx->db, SQL_FIND_NEXT, &st, err);
+		rc = pj_db_stmt(ctx->db, SQL_FIND_NEXT, &st, err);
 	}
-	if (rc)
-		goto out;
-	rc = pj_batch_read(st, p, after == NULL ? 1 : 2, &columns, b, err);
-out:
-	pj_stmt_close(st);
+	if (rc == PJ_OK)
+		rc = pj_batch_read(
+		    st, p, after == NULL ? 1 : 2, &columns, b, err);
 	return rc;
 }
 

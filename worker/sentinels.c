@@ -64,24 +64,20 @@ pj_sentinels_ensure(struct pj_ctx *ctx, int64_t *project_id, int64_t *user_id,
 	int64_t project = 0, user = 0;
 	int rc;
 
-	rc = pj_stmt_prepare(ctx->db, SQL_PROJECT_GET, &get, err);
+	rc = pj_db_stmt(ctx->db, SQL_PROJECT_GET, &get, err);
 	if (rc == PJ_OK)
-		rc = pj_stmt_prepare(ctx->db, SQL_PROJECT_ADD, &add, err);
+		rc = pj_db_stmt(ctx->db, SQL_PROJECT_ADD, &add, err);
 	if (rc == PJ_OK)
 		rc = ensure_external(
 		    get, add, pc->incomplete_project_id, &project, err);
-	pj_stmt_close(get);
-	pj_stmt_close(add);
 	get = add = NULL;
 	if (rc == PJ_OK)
-		rc = pj_stmt_prepare(ctx->db, SQL_USER_GET, &get, err);
+		rc = pj_db_stmt(ctx->db, SQL_USER_GET, &get, err);
 	if (rc == PJ_OK)
-		rc = pj_stmt_prepare(ctx->db, SQL_USER_ADD, &add, err);
+		rc = pj_db_stmt(ctx->db, SQL_USER_ADD, &add, err);
 	if (rc == PJ_OK)
 		rc = ensure_external(
 		    get, add, pc->incomplete_user_id, &user, err);
-	pj_stmt_close(get);
-	pj_stmt_close(add);
 	if (rc == PJ_OK) {
 		*project_id = project;
 		*user_id = user;

@@ -1161,6 +1161,80 @@ test_lock_wait_timeout_is_retry(void **state)
 	pj_db_close(b);
 }
 
+/* Statements this session has prepared: the server's own count. */
+static long long
+prepared_count(struct pj_db *db)
+{
+	static const char SQL_PREPARED[] =
+	    "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS"
+	    " WHERE VARIABLE_NAME = 'COM_STMT_PREPARE'";
+	struct pj_error err = { 0 };
+	struct pj_stmt *st = NULL;
+	bool row = false;
+
+	if (pj_db_stmt(db, SQL_PREPARED, &st, &err) != PJ_OK ||
+	    pj_stmt_exec(st, NULL, 0, &err) != PJ_OK ||
+	    pj_stmt_fetch(st, &row, &err) != PJ_OK || !row)
+		fail_msg("prepared count: %s", err.msg);
+	return (long long)pj_stmt_int(st, 0);
+}
+
+/*
+ * pj_db_exec and pj_db_stmt keep a statement prepared across calls. A
+ * locking read that timed out is prepared anew: run again, libmariadb 3.3
+ * gave the old error back, or (in test_faults) hung until the read
+ * timeout.
+ */
+static void
+test_kept_statement_after_lock_wait(void **state)
+{
+	static const char SQL_HOLD[] =
+	    "SELECT COUNT(*), MAX(v) FROM pj_lock WHERE id >= ? FOR UPDATE";
+	struct pj_db_config cfg;
+	struct pj_db *a = h_connect(DB), *b;
+	struct pj_param one = PJ_INT(1);
+	struct pj_error err = { 0 };
+	struct pj_stmt *st = NULL;
+	long long before;
+	int64_t t0;
+	bool row = false;
+	int i, rc;
+
+	(void)state;
+	base_cfg(&cfg, DB);
+	cfg.lock_wait_timeout_ms = 1000;
+	cfg.read_timeout_ms = 10000;
+	b = connect_ok(&cfg);
+	h_sql(DB, "DELETE FROM pj_lock; INSERT INTO pj_lock VALUES (1, 0)");
+	before = prepared_count(b);
+	for (i = 0; i < 3; i++)
+		exec_ok(b, SQL_BUMP, &one, 1);
+	assert_int_equal(prepared_count(b), before + 1);
+
+	assert_int_equal(pj_db_begin(a, &err), PJ_OK);
+	exec_ok(a, SQL_BUMP, &one, 1);
+	assert_int_equal(pj_db_begin(b, &err), PJ_OK);
+	assert_int_equal(pj_db_stmt(b, SQL_HOLD, &st, &err), PJ_OK);
+	rc = pj_stmt_exec(st, &one, 1, &err);
+	if (rc != PJ_ERETRY || err.db_errno != 1205)
+		fail_msg(
+		    "%s (%u): %s", pj_status_name(rc), err.db_errno, err.msg);
+	pj_db_rollback(b);
+	pj_db_rollback(a);
+
+	t0 = h_now_ms();
+	assert_int_equal(pj_db_stmt(b, SQL_HOLD, &st, &err), PJ_OK);
+	if (pj_stmt_exec(st, &one, 1, &err) != PJ_OK ||
+	    pj_stmt_fetch(st, &row, &err) != PJ_OK || !row)
+		fail_msg("after the timeout: %s", err.msg);
+	assert_int_equal(pj_stmt_int(st, 1), 3);
+	if (h_now_ms() - t0 > 2000)
+		fail_msg(
+		    "the statement took %lld ms", (long long)(h_now_ms() - t0));
+	pj_db_close(a);
+	pj_db_close(b);
+}
+
 static void
 test_killed_connection_then_reconnect(void **state)
 {
@@ -1289,6 +1363,7 @@ main(void)
 		cmocka_unit_test(test_transactions),
 		cmocka_unit_test(test_deadlock_is_retry),
 		cmocka_unit_test(test_lock_wait_timeout_is_retry),
+		cmocka_unit_test(test_kept_statement_after_lock_wait),
 		cmocka_unit_test(test_killed_connection_then_reconnect),
 		cmocka_unit_test(test_failed_reconnect_leaves_db_usable),
 	};
