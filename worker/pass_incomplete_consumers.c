@@ -42,27 +42,31 @@ static const char SQL_CONSUMER_NEXT[] =
 /*
  * Locks the gap where each candidate's consumers row would go (a unique
  * index probe that finds nothing takes a gap lock under REPEATABLE READ,
- * which common/db.c sets), so no one can create it until COMMIT. Only gap
+ * which common/db.c sets), so no one can create it until COMMIT, and
+ * counts the candidates that got their row since find_batch. Only gap
  * locks on rows that do not exist: they block nothing but inserts of these
  * very consumers, so they cannot close a lock-order cycle with Placement's
- * writers, and healthy consumers stay free for the API. COUNT(c.id), not
- * COUNT(*): with no column of c used, table elimination drops the join.
+ * writers, and healthy consumers stay free for the API.
  */
 static const char SQL_LOCK[] =
     "SELECT COUNT(c.id) FROM" PJ_SQL_BATCH_KEYS
     " LEFT JOIN consumers c ON c.uuid = j.k FOR UPDATE";
 
 /*
- * Re-checks the damage under the lock and repairs what is left of it. An
+ * Re-checks the rest of the damage under the lock and repairs it. An
  * INSERT ... SELECT reads its source rows with shared locks (REPEATABLE
- * READ), so the allocations that make a consumer incomplete cannot be
- * deleted between this re-check and COMMIT.
+ * READ), so the allocation that makes a consumer incomplete cannot be
+ * deleted between this re-check and COMMIT. When the lock found every
+ * consumers row still missing, the gap locks keep it so and the insert
+ * need not look again; otherwise it skips the ones made meanwhile.
  */
-static const char SQL_REPAIR[] =
-    "INSERT INTO consumers"
-    " (uuid, project_id, user_id, generation, consumer_type_id, created_at)"
-    " SELECT j.k, ?, ?, 0, NULL, UTC_TIMESTAMP() FROM" PJ_SQL_BATCH_KEYS
-    " WHERE EXISTS (SELECT 1 FROM allocations a WHERE a.consumer_id = j.k)"
+#define REPAIR_HEAD \
+	"INSERT INTO consumers" \
+	" (uuid, project_id, user_id, generation, consumer_type_id, created_at)" \
+	" SELECT j.k, ?, ?, 0, NULL, UTC_TIMESTAMP() FROM" PJ_SQL_BATCH_KEYS \
+	" WHERE EXISTS (SELECT 1 FROM allocations a WHERE a.consumer_id = j.k)"
+static const char SQL_REPAIR[] = REPAIR_HEAD;
+static const char SQL_REPAIR_SKIP_MADE[] = REPAIR_HEAD
     " AND NOT EXISTS (SELECT 1 FROM consumers c WHERE c.uuid = j.k)";
 
 static int
@@ -72,19 +76,16 @@ prepare_find(const struct pj_ctx *ctx, bool first, struct pj_stmt **st,
 	switch (ctx->scope.kind) {
 	case PJ_SCOPE_PROVIDER:
 		if (first)
-			return pj_stmt_prepare(
-			    ctx->db, SQL_PROVIDER_FIRST, st, err);
-		return pj_stmt_prepare(ctx->db, SQL_PROVIDER_NEXT, st, err);
+			return pj_db_stmt(ctx->db, SQL_PROVIDER_FIRST, st, err);
+		return pj_db_stmt(ctx->db, SQL_PROVIDER_NEXT, st, err);
 	case PJ_SCOPE_CONSUMER:
 		if (first)
-			return pj_stmt_prepare(
-			    ctx->db, SQL_CONSUMER_FIRST, st, err);
-		return pj_stmt_prepare(ctx->db, SQL_CONSUMER_NEXT, st, err);
+			return pj_db_stmt(ctx->db, SQL_CONSUMER_FIRST, st, err);
+		return pj_db_stmt(ctx->db, SQL_CONSUMER_NEXT, st, err);
 	default:
 		if (first)
-			return pj_stmt_prepare(
-			    ctx->db, SQL_FIND_FIRST, st, err);
-		return pj_stmt_prepare(ctx->db, SQL_FIND_NEXT, st, err);
+			return pj_db_stmt(ctx->db, SQL_FIND_FIRST, st, err);
+		return pj_db_stmt(ctx->db, SQL_FIND_NEXT, st, err);
 	}
 }
 
@@ -104,7 +105,25 @@ find_batch(struct pj_ctx *ctx, const struct pj_key *after, struct pj_batch *b,
 	rc = prepare_find(ctx, after == NULL, &st, err);
 	if (rc == PJ_OK)
 		rc = pj_batch_read(st, p, np, &columns, b, err);
-	pj_stmt_close(st);
+	return rc;
+}
+
+/* Locks b's gaps; *made: how many of its consumers exist by now. */
+static int
+lock_batch(struct pj_ctx *ctx, const struct pj_param *keys, int64_t *made,
+    struct pj_error *err)
+{
+	struct pj_stmt *st = NULL;
+	bool row = false;
+	int rc;
+
+	rc = pj_db_stmt(ctx->db, SQL_LOCK, &st, err);
+	if (rc == PJ_OK)
+		rc = pj_stmt_exec(st, keys, 1, err);
+	if (rc == PJ_OK)
+		rc = pj_stmt_fetch(st, &row, err);
+	if (rc == PJ_OK)
+		*made = row ? pj_stmt_int(st, 0) : 0;
 	return rc;
 }
 
@@ -113,7 +132,7 @@ repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
     struct pj_error *err)
 {
 	struct pj_param fix[3];
-	int64_t project_id = 0, user_id = 0;
+	int64_t project_id = 0, user_id = 0, made = 0;
 	uint64_t inserted = 0;
 	char *keys = NULL;
 	int rc;
@@ -122,7 +141,7 @@ repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
 	if (rc)
 		goto out;
 	fix[2] = PJ_TEXT(keys);
-	rc = pj_db_exec(ctx->db, SQL_LOCK, &fix[2], 1, NULL, err);
+	rc = lock_batch(ctx, &fix[2], &made, err);
 	if (rc)
 		goto out;
 	rc = pj_sentinels_ensure(ctx, &project_id, &user_id, err);
@@ -130,7 +149,11 @@ repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
 		goto out;
 	fix[0] = PJ_INT(project_id);
 	fix[1] = PJ_INT(user_id);
-	rc = pj_db_exec(ctx->db, SQL_REPAIR, fix, 3, &inserted, err);
+	if (made > 0)
+		rc = pj_db_exec(
+		    ctx->db, SQL_REPAIR_SKIP_MADE, fix, 3, &inserted, err);
+	else
+		rc = pj_db_exec(ctx->db, SQL_REPAIR, fix, 3, &inserted, err);
 	if (rc == PJ_OK)
 		*repaired += (size_t)inserted;
 out:

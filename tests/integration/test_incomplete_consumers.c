@@ -375,6 +375,44 @@ incomplete_consumers_batch_locks_and_rechecks(void **state)
 	pj_db_close(ctx.db);
 }
 
+/* A consumer that Placement creates between find and lock is left alone:
+ * the batch repairs the others and fails on no duplicate key. */
+static void
+incomplete_consumers_batch_skips_consumer_made_meanwhile(void **state)
+{
+	const struct pj_pass *pass = &pj_pass_incomplete_consumers;
+	struct pj_key keys[4];
+	struct pj_batch b = { keys, 0, 4 };
+	struct pj_error err = { 0 };
+	struct pj_config cfg;
+	struct pj_ctx ctx;
+	size_t repaired = 0;
+
+	(void)state;
+	seed(1, 3);
+	h_pass_ctx(&ctx, &cfg, DB, false);
+	assert_int_equal(pass->find_batch(&ctx, NULL, &b, &err), PJ_OK);
+	assert_int_equal(b.n, 3);
+	h_sql(DB,
+	    "INSERT INTO consumers (uuid, project_id, user_id, generation)"
+	    " VALUES ('GONE-00000002 ', 1, 1, 7)");
+
+	assert_int_equal(pj_db_begin(ctx.db, &err), PJ_OK);
+	assert_int_equal(pass->repair_batch(&ctx, &b, &repaired, &err), PJ_OK);
+	assert_int_equal(pj_db_commit(ctx.db, &err), PJ_OK);
+	assert_int_equal(repaired, 2);
+	assert_int_equal(incomplete_left(), 0);
+	assert_int_equal(h_query_int(DB,
+	                     "SELECT COUNT(*) FROM consumers"
+	                     " WHERE uuid LIKE 'gone-%' AND generation = 7"),
+	    1);
+	assert_int_equal(h_query_int(DB,
+	                     "SELECT COUNT(*) FROM consumers"
+	                     " WHERE uuid LIKE 'gone-%'"),
+	    3);
+	pj_db_close(ctx.db);
+}
+
 int
 main(void)
 {
@@ -388,6 +426,8 @@ main(void)
 		cmocka_unit_test(incomplete_consumers_max_rows),
 		cmocka_unit_test(incomplete_consumers_report_mode),
 		cmocka_unit_test(incomplete_consumers_batch_locks_and_rechecks),
+		cmocka_unit_test(
+		    incomplete_consumers_batch_skips_consumer_made_meanwhile),
 	};
 	int failed;
 
