@@ -164,18 +164,16 @@ prepare_find(struct pj_db *db, unsigned int part, bool first, bool scoped,
     struct pj_stmt **st, struct pj_error *err)
 {
 	if (scoped && part == PART_AGGREGATES)
-		return first
-		    ? pj_stmt_prepare(db, SQL_AGG_PROVIDER_FIRST, st, err)
-		    : pj_stmt_prepare(db, SQL_AGG_PROVIDER_NEXT, st, err);
+		return first ? pj_db_stmt(db, SQL_AGG_PROVIDER_FIRST, st, err)
+		             : pj_db_stmt(db, SQL_AGG_PROVIDER_NEXT, st, err);
 	if (scoped)
-		return first
-		    ? pj_stmt_prepare(db, SQL_TRAIT_PROVIDER_FIRST, st, err)
-		    : pj_stmt_prepare(db, SQL_TRAIT_PROVIDER_NEXT, st, err);
+		return first ? pj_db_stmt(db, SQL_TRAIT_PROVIDER_FIRST, st, err)
+		             : pj_db_stmt(db, SQL_TRAIT_PROVIDER_NEXT, st, err);
 	if (part == PART_AGGREGATES)
-		return first ? pj_stmt_prepare(db, SQL_AGG_FIND_FIRST, st, err)
-		             : pj_stmt_prepare(db, SQL_AGG_FIND_NEXT, st, err);
-	return first ? pj_stmt_prepare(db, SQL_TRAIT_FIND_FIRST, st, err)
-	             : pj_stmt_prepare(db, SQL_TRAIT_FIND_NEXT, st, err);
+		return first ? pj_db_stmt(db, SQL_AGG_FIND_FIRST, st, err)
+		             : pj_db_stmt(db, SQL_AGG_FIND_NEXT, st, err);
+	return first ? pj_db_stmt(db, SQL_TRAIT_FIND_FIRST, st, err)
+	             : pj_db_stmt(db, SQL_TRAIT_FIND_NEXT, st, err);
 }
 
 /* Up to b->cap damaged links of one part after *after (NULL: from the
@@ -220,7 +218,6 @@ find_part(struct pj_ctx *ctx, unsigned int part, const struct pj_key *after,
 	if (rc == PJ_OK)
 		b->n = n;
 out:
-	pj_stmt_close(st);
 	return rc;
 }
 
@@ -249,41 +246,28 @@ prepare_part(struct pj_db *db, unsigned int part, struct part_stmts *s,
 	int rc;
 
 	if (part == PART_AGGREGATES) {
-		rc = pj_stmt_prepare(db, SQL_AGG_LOCK, &s->lock, err);
+		rc = pj_db_stmt(db, SQL_AGG_LOCK, &s->lock, err);
 		if (rc == PJ_OK)
-			rc = pj_stmt_prepare(
+			rc = pj_db_stmt(
 			    db, SQL_AGG_PROVIDERS, &s->providers, err);
 		if (rc == PJ_OK)
-			rc = pj_stmt_prepare(
-			    db, SQL_AGG_ARCHIVE, &s->archive, err);
+			rc = pj_db_stmt(db, SQL_AGG_ARCHIVE, &s->archive, err);
 		if (rc == PJ_OK)
-			rc = pj_stmt_prepare(
-			    db, SQL_AGG_DELETE, &s->remove, err);
+			rc = pj_db_stmt(db, SQL_AGG_DELETE, &s->remove, err);
 	} else {
-		rc = pj_stmt_prepare(db, SQL_TRAIT_LOCK, &s->lock, err);
+		rc = pj_db_stmt(db, SQL_TRAIT_LOCK, &s->lock, err);
 		if (rc == PJ_OK)
-			rc = pj_stmt_prepare(
+			rc = pj_db_stmt(
 			    db, SQL_TRAIT_PROVIDERS, &s->providers, err);
 		if (rc == PJ_OK)
-			rc = pj_stmt_prepare(
-			    db, SQL_TRAIT_ARCHIVE, &s->archive, err);
+			rc =
+			    pj_db_stmt(db, SQL_TRAIT_ARCHIVE, &s->archive, err);
 		if (rc == PJ_OK)
-			rc = pj_stmt_prepare(
-			    db, SQL_TRAIT_DELETE, &s->remove, err);
+			rc = pj_db_stmt(db, SQL_TRAIT_DELETE, &s->remove, err);
 	}
 	if (rc == PJ_OK)
-		rc = pj_stmt_prepare(db, SQL_BUMP, &s->bump, err);
+		rc = pj_db_stmt(db, SQL_BUMP, &s->bump, err);
 	return rc;
-}
-
-static void
-close_part(struct part_stmts *s)
-{
-	pj_stmt_close(s->lock);
-	pj_stmt_close(s->providers);
-	pj_stmt_close(s->archive);
-	pj_stmt_close(s->remove);
-	pj_stmt_close(s->bump);
 }
 
 /* A provider that stays and loses links in this batch. */
@@ -420,7 +404,6 @@ repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
 		*repaired += (size_t)deleted;
 out:
 	free(providers);
-	close_part(&s);
 	return rc;
 }
 

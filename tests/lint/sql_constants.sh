@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SQL is never built from data (STYLE.md section 5). In the .c and .h files
 # of worker/ common/ config/:
-#   - every pj_stmt_prepare, pj_db_exec, pj_db_show_column,
+#   - every pj_stmt_prepare, pj_db_stmt, pj_db_exec, pj_db_show_column,
 #     mysql_stmt_prepare,
 #     mysql_real_query and mysql_query call passes as its SQL text string
 #     literals or an SQL_ constant defined in the same file as
@@ -77,7 +77,7 @@ sub one_line {
 	return length($t) > 70 ? substr($t, 0, 67) . "..." : $t;
 }
 
-my $prepare = qr/\b(pj_stmt_prepare|pj_db_exec|pj_db_show_column|mysql_stmt_prepare|mysql_real_query|mysql_query)\s*\(/;
+my $prepare = qr/\b(pj_stmt_prepare|pj_db_stmt|pj_db_exec|pj_db_show_column|mysql_stmt_prepare|mysql_real_query|mysql_query)\s*\(/;
 my $builder = qr/\b(\w*printf|str\w*cat|str\w*cpy|pj_strlcpy|memcpy|memmove)\s*\(/;
 my $keyword = qr/\b(?:SELECT|INSERT|UPDATE|DELETE)\s/;
 
@@ -157,6 +157,7 @@ self_test() {
 		snprintf(buf, 64, "deleted %d rows", 1);
 		strcat(buf, "UPDATE ");
 		rc = pj_stmt_prepare(db, SQL_ELSEWHERE, &st, err);
+		rc = pj_db_stmt(db, sql_get, &st, err);
 		return mysql_query(conn, f(x, y));
 	}
 	EOF
@@ -179,7 +180,8 @@ self_test() {
 worker/bad.c:8: pj_db_exec
 worker/bad.c:9: pj_stmt_prepare
 worker/bad.c:15: pj_stmt_prepare
-worker/bad.c:16: mysql_query
+worker/bad.c:16: pj_db_stmt
+worker/bad.c:17: mysql_query
 worker/bad.c:11: snprintf
 worker/bad.c:12: snprintf
 worker/bad.c:14: strcat"
