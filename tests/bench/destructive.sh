@@ -467,7 +467,7 @@ done
 fmt='%8s %-24s %8s %7s %7s %4s %8s %8s %6s %8s %6s %6s %7s %4s %4s %5s %7s %5s  %s\n'
 echo "# placement-janitor benchmark: destructive passes vs set-based floor"
 echo "command: $cmdline"
-echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), MariaDB $server, buffer pool $pool_mib MiB, load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), MariaDB $server, buffer pool $pool_mib MiB, redo log $redo_mib MiB, load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "data: seed.sh SEED=$seed, 0% incomplete, $providers_pct providers per 100 allocations; damage.sql $damage%; batch size ${batch:-default}"
 echo
 # shellcheck disable=SC2059

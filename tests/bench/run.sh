@@ -353,7 +353,7 @@ fi
 
 echo "# placement-janitor benchmark"
 echo "command: $cmdline"
-echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), MariaDB $server, buffer pool $pool_mib MiB"
+echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), MariaDB $server, buffer pool $pool_mib MiB, redo log $redo_mib MiB"
 echo "data: seed.sh SEED=$seed, $pct% incomplete consumers; batch size ${batch:-default};"
 echo "worker runs: --pass incomplete_consumers (-v for the batch_done lines)"
 echo
