@@ -61,12 +61,8 @@ static const char SQL_TRAIT_FIND_FIRST[] = TRAIT_FIND_HEAD TRAIT_FIND_TAIL;
 static const char SQL_TRAIT_FIND_NEXT[] =
     TRAIT_FIND_HEAD TRAIT_FIND_NEXT TRAIT_FIND_TAIL;
 
-/*
- * --provider: the provider's links only (parameters: provider id, then
- * the other id after the cursor). Every key of a scoped batch has that
- * provider id, so the repair's range below, provider BETWEEN lo AND hi,
- * is that one provider: it locks, re-checks and deletes nothing else.
- */
+/* --provider: the provider's links only (parameters: provider id, then
+ * the other id after the cursor). */
 #define AGG_OF_PROVIDER " AND rpa.resource_provider_id = ?"
 static const char SQL_AGG_PROVIDER_FIRST[] =
     AGG_FIND_HEAD AGG_OF_PROVIDER AGG_FIND_TAIL;
@@ -79,59 +75,67 @@ static const char SQL_TRAIT_PROVIDER_NEXT[] =
     TRAIT_FIND_HEAD TRAIT_OF_PROVIDER " AND rpt.trait_id > ?" TRAIT_FIND_TAIL;
 
 /*
- * The batch's range (lo1, lo2) .. (hi1, hi2), bound as lo1, hi1, lo1, lo2,
- * hi1, hi2: the provider range for the index, then the two ends.
+ * The batch's own links, each by its primary key (pj_batch_json: id =
+ * resource_provider_id, id2 = the other id), joined to what they point
+ * at. Every statement below starts from the key list (STRAIGHT_JOIN: the
+ * optimizer must not prefer a scan, which would lock more) and touches
+ * no other link, so a scoped batch stays inside its provider.
  */
-#define AGG_RANGE \
-	" WHERE rpa.resource_provider_id BETWEEN ? AND ?" \
-	" AND (rpa.resource_provider_id > ? OR rpa.aggregate_id >= ?)" \
-	" AND (rpa.resource_provider_id < ? OR rpa.aggregate_id <= ?)"
-#define TRAIT_RANGE \
-	" WHERE rpt.resource_provider_id BETWEEN ? AND ?" \
-	" AND (rpt.resource_provider_id > ? OR rpt.trait_id >= ?)" \
-	" AND (rpt.resource_provider_id < ? OR rpt.trait_id <= ?)"
+#define AGG_KEYED \
+	" FROM" PJ_SQL_BATCH_KEYS \
+	" STRAIGHT_JOIN resource_provider_aggregates rpa" \
+	" ON rpa.resource_provider_id = j.id AND rpa.aggregate_id = j.id2"
+#define TRAIT_KEYED \
+	" FROM" PJ_SQL_BATCH_KEYS \
+	" STRAIGHT_JOIN resource_provider_traits rpt" \
+	" ON rpt.trait_id = j.id2 AND rpt.resource_provider_id = j.id"
+#define AGG_KEYED_DAMAGE \
+	AGG_KEYED \
+	" LEFT JOIN resource_providers rp ON rp.id = rpa.resource_provider_id" \
+	" LEFT JOIN placement_aggregates pa ON pa.id = rpa.aggregate_id" \
+	" WHERE" AGG_DAMAGE
+#define TRAIT_KEYED_DAMAGE \
+	TRAIT_KEYED \
+	" LEFT JOIN resource_providers rp ON rp.id = rpt.resource_provider_id" \
+	" LEFT JOIN traits t ON t.id = rpt.trait_id WHERE" TRAIT_DAMAGE
 
 /*
- * First the links of the batch's providers (and the gaps between them),
- * so no one adds, changes or removes one until COMMIT; then the providers
- * that stay and lose a link. Placement's aggregate and trait writes take
- * them in this order too: links, then the provider's generation.
+ * First the batch's links, so no one changes or removes one until
+ * COMMIT; then the providers that stay and lose a link. Placement's
+ * aggregate and trait writes take them in this order too: links, then the
+ * provider's generation. A link whose target is gone is re-checked by the
+ * archive and delete below, which read the target only to see it missing.
  */
 static const char SQL_AGG_LOCK[] =
-    "SELECT COUNT(*) FROM resource_provider_aggregates"
-    " WHERE resource_provider_id BETWEEN ? AND ? FOR UPDATE";
+    "SELECT COUNT(rpa.aggregate_id)" AGG_KEYED " FOR UPDATE";
 static const char SQL_TRAIT_LOCK[] =
-    "SELECT COUNT(*) FROM resource_provider_traits"
-    " WHERE resource_provider_id BETWEEN ? AND ? FOR UPDATE";
+    "SELECT COUNT(rpt.trait_id)" TRAIT_KEYED " FOR UPDATE";
 static const char SQL_AGG_PROVIDERS[] =
-    "SELECT rp.id, rp.generation, rp.generation IS NULL"
-    " FROM resource_provider_aggregates rpa"
+    "SELECT rp.id, rp.generation, rp.generation IS NULL" AGG_KEYED
     " JOIN resource_providers rp ON rp.id = rpa.resource_provider_id"
-    " LEFT JOIN placement_aggregates pa ON pa.id = rpa.aggregate_id" AGG_RANGE
-    " AND pa.id IS NULL ORDER BY rp.id FOR UPDATE";
+    " LEFT JOIN placement_aggregates pa ON pa.id = rpa.aggregate_id"
+    " WHERE pa.id IS NULL ORDER BY rp.id FOR UPDATE";
 static const char SQL_TRAIT_PROVIDERS[] =
-    "SELECT rp.id, rp.generation, rp.generation IS NULL"
-    " FROM resource_provider_traits rpt"
+    "SELECT rp.id, rp.generation, rp.generation IS NULL" TRAIT_KEYED
     " JOIN resource_providers rp ON rp.id = rpt.resource_provider_id"
-    " LEFT JOIN traits t ON t.id = rpt.trait_id" TRAIT_RANGE
-    " AND t.id IS NULL ORDER BY rp.id FOR UPDATE";
+    " LEFT JOIN traits t ON t.id = rpt.trait_id"
+    " WHERE t.id IS NULL ORDER BY rp.id FOR UPDATE";
 
-/* Archive and delete select the damage alike, under the locks above. */
+/* Archive and delete select the damage alike, under the locks above.
+ * Parameters: run id (archive only), keys. */
 static const char SQL_AGG_ARCHIVE[] =
     "INSERT INTO placement_janitor_archive" PJ_ARCHIVE_COLUMNS
     " SELECT ?, 'orphaned_provider_links', 'resource_provider_aggregates',"
     " CONCAT(rpa.resource_provider_id, ',', rpa.aggregate_id), 'delete', " PJ_ARCHIVE_PROVIDER_AGGREGATE
-    ", UTC_TIMESTAMP(6)" AGG_FROM AGG_RANGE " AND" AGG_DAMAGE;
-static const char SQL_AGG_DELETE[] =
-    "DELETE rpa" AGG_FROM AGG_RANGE " AND" AGG_DAMAGE;
+    ", UTC_TIMESTAMP(6)" AGG_KEYED_DAMAGE;
+static const char SQL_AGG_DELETE[] = "DELETE rpa" AGG_KEYED_DAMAGE;
 /* row_key in primary key order: (trait_id, resource_provider_id). */
 static const char SQL_TRAIT_ARCHIVE[] =
     "INSERT INTO placement_janitor_archive" PJ_ARCHIVE_COLUMNS
     " SELECT ?, 'orphaned_provider_links', 'resource_provider_traits',"
     " CONCAT(rpt.trait_id, ',', rpt.resource_provider_id), 'delete', " PJ_ARCHIVE_PROVIDER_TRAIT
-    ", UTC_TIMESTAMP(6)" TRAIT_FROM TRAIT_RANGE " AND" TRAIT_DAMAGE;
-static const char SQL_TRAIT_DELETE[] =
-    "DELETE rpt" TRAIT_FROM TRAIT_RANGE " AND" TRAIT_DAMAGE;
+    ", UTC_TIMESTAMP(6)" TRAIT_KEYED_DAMAGE;
+static const char SQL_TRAIT_DELETE[] = "DELETE rpt" TRAIT_KEYED_DAMAGE;
 
 /* Compare-and-swap, all of the batch's providers at once: each with the
  * generation read under the lock (j.id, j.generation). */
@@ -280,7 +284,7 @@ struct provider {
  * and reads their generations into *out (caller frees), one entry each.
  */
 static int
-lock_providers(struct part_stmts *s, const struct pj_param *range,
+lock_providers(struct part_stmts *s, const struct pj_param *keys,
     struct provider **out, size_t *n_out, struct pj_error *err)
 {
 	struct provider *list = NULL;
@@ -288,7 +292,7 @@ lock_providers(struct part_stmts *s, const struct pj_param *range,
 	bool row;
 	int rc;
 
-	rc = pj_stmt_exec(s->providers, range, 6, err);
+	rc = pj_stmt_exec(s->providers, keys, 1, err);
 	if (rc)
 		goto out;
 	cap = (size_t)pj_stmt_rows(s->providers);
@@ -358,38 +362,33 @@ static int
 repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
     struct pj_error *err)
 {
-	const struct pj_key *lo = &b->keys[0], *hi = &b->keys[b->n - 1];
-	unsigned int part = lo->part;
-	struct pj_param range[7] = { PJ_TEXT(ctx->run_id), PJ_INT(lo->id),
-		PJ_INT(hi->id), PJ_INT(lo->id), PJ_INT(lo->id2), PJ_INT(hi->id),
-		PJ_INT(hi->id2) };
+	unsigned int part = b->keys[0].part;
+	struct pj_param p[2] = { PJ_TEXT(ctx->run_id), PJ_TEXT(NULL) };
 	struct part_stmts s = { 0 };
 	struct provider *providers = NULL;
 	size_t n_providers = 0;
 	uint64_t archived = 0, deleted;
+	char *keys = NULL;
 	int rc;
 
-	if (part >= PART_COUNT || hi->part != part)
+	if (part >= PART_COUNT || b->keys[b->n - 1].part != part)
 		return pj_error_set(err, PJ_EINTERNAL,
 		    "orphaned_provider_links: batch spans tables");
-	/* The range below is the scope only if the batch is all its own. */
-	if (ctx->scope.kind == PJ_SCOPE_PROVIDER &&
-	    (lo->id != ctx->scope.provider_id ||
-	        hi->id != ctx->scope.provider_id))
-		return pj_error_set(err, PJ_EINTERNAL,
-		    "orphaned_provider_links: batch leaves the scope");
+	rc = pj_batch_json(b, &keys, err);
+	if (rc)
+		return rc;
+	p[1] = PJ_TEXT(keys);
 	rc = prepare_part(ctx->db, part, &s, err);
 	if (rc == PJ_OK)
-		rc = pj_stmt_exec(s.lock, &range[1], 2, err);
+		rc = pj_stmt_exec(s.lock, &p[1], 1, err);
 	if (rc == PJ_OK)
-		rc = lock_providers(
-		    &s, &range[1], &providers, &n_providers, err);
+		rc = lock_providers(&s, &p[1], &providers, &n_providers, err);
 	if (rc == PJ_OK && ctx->archive) {
-		rc = pj_stmt_exec(s.archive, range, 7, err);
+		rc = pj_stmt_exec(s.archive, p, 2, err);
 		archived = rc == PJ_OK ? pj_stmt_affected(s.archive) : 0;
 	}
 	if (rc == PJ_OK)
-		rc = pj_stmt_exec(s.remove, &range[1], 6, err);
+		rc = pj_stmt_exec(s.remove, &p[1], 1, err);
 	if (rc)
 		goto out;
 	deleted = pj_stmt_affected(s.remove);
@@ -404,6 +403,7 @@ repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
 		*repaired += (size_t)deleted;
 out:
 	free(providers);
+	free(keys);
 	return rc;
 }
 

@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "common/db.h"
+#include "config/config.h"
 #include "tests/integration/harness.h"
+#include "worker/pass.h"
 
 #define DB "pj_it_orphaned_provider_links"
 #define PASS "orphaned_provider_links"
@@ -389,6 +391,76 @@ orphaned_provider_links_only_this_pass(void **state)
 	free(cfg);
 }
 
+/* Touches one link in its own transaction on db; its status. */
+static int
+try_touch_link(struct pj_db *db, int64_t provider, int64_t aggregate)
+{
+	struct pj_param p[2] = { PJ_INT(provider), PJ_INT(aggregate) };
+
+	return h_try_exec(db,
+	    "UPDATE resource_provider_aggregates SET updated_at = UTC_TIMESTAMP()"
+	    " WHERE resource_provider_id = ? AND aggregate_id = ?",
+	    p, 2);
+}
+
+/*
+ * One batch run by hand: it locks exactly its own links (a healthy link
+ * of the same provider stays free for Placement), re-checks them under
+ * the lock (a link whose aggregate came back is kept), and bumps only the
+ * providers that lost a link.
+ */
+static void
+orphaned_provider_links_batch_locks_and_rechecks(void **state)
+{
+	const struct pj_pass *pass = &pj_pass_orphaned_provider_links;
+	struct pj_key keys[8];
+	struct pj_batch b = { keys, 0, 8 };
+	struct pj_error err = { 0 };
+	struct pj_param three = PJ_INT(3);
+	struct pj_config cfg;
+	struct pj_ctx ctx;
+	struct pj_db *other;
+	size_t repaired = 0;
+
+	(void)state;
+	seed(false);
+	h_pass_ctx(&ctx, &cfg, DB, true);
+	assert_int_equal(pass->find_batch(&ctx, NULL, &b, &err), PJ_OK);
+	assert_int_equal(b.n, 5); /* the aggregate links */
+	/* Aggregate 9 comes back: link (1, 9) is healthy again. */
+	h_sql(DB,
+	    "INSERT INTO placement_aggregates (id, uuid) VALUES (9, 'agg-9')");
+
+	other = h_connect_waiting(DB, 1000);
+	assert_int_equal(pj_db_begin(ctx.db, &err), PJ_OK);
+	assert_int_equal(pass->repair_batch(&ctx, &b, &repaired, &err), PJ_OK);
+	assert_int_equal(repaired, 4);
+	assert_int_equal(try_touch_link(other, 1, 9), PJ_ERETRY);
+	assert_int_equal(try_touch_link(other, 3, 1), PJ_OK);
+	assert_int_equal(h_try_exec(other,
+	                     "UPDATE resource_providers SET generation ="
+	                     " generation + 1 WHERE id = ?",
+	                     &three, 1),
+	    PJ_ERETRY);
+	assert_int_equal(pj_db_commit(ctx.db, &err), PJ_OK);
+
+	h_expect_query(DB,
+	    "SELECT GROUP_CONCAT(CONCAT(resource_provider_id, ':', aggregate_id)"
+	    " ORDER BY resource_provider_id, aggregate_id)"
+	    " FROM resource_provider_aggregates",
+	    "1:1,1:9,2:2,2:3,3:1,3:2,4:3", "links left");
+	h_expect_query(DB,
+	    "SELECT GROUP_CONCAT(row_key ORDER BY row_key)"
+	    " FROM placement_janitor_archive",
+	    "10,7,3,8,5,1,5,9", "links archived");
+	h_expect_query(DB,
+	    "SELECT GROUP_CONCAT(CONCAT(id, ':', IFNULL(generation, '-'))"
+	    " ORDER BY id) FROM resource_providers",
+	    "1:3,2:5,3:1,4:7,10:-", "generations: only provider 3 bumped");
+	pj_db_close(other);
+	pj_db_close(ctx.db);
+}
+
 int
 main(void)
 {
@@ -403,6 +475,8 @@ main(void)
 		cmocka_unit_test(
 		    orphaned_provider_links_generation_read_under_lock),
 		cmocka_unit_test(orphaned_provider_links_only_this_pass),
+		cmocka_unit_test(
+		    orphaned_provider_links_batch_locks_and_rechecks),
 	};
 	int failed;
 
