@@ -395,6 +395,19 @@ set_session(struct pj_db *db, struct pj_error *err)
 	return rc;
 }
 
+/* Closes pj_db_stmt's statements: before their connection goes. */
+static void
+drop_cached(struct pj_db *db)
+{
+	size_t i;
+
+	for (i = 0; i < STMT_CACHE_SIZE; i++) {
+		pj_stmt_close(db->cached[i]);
+		db->cached[i] = NULL;
+		db->cached_use[i] = 0;
+	}
+}
+
 /* Opens db->conn as db->cfg says. On failure db->conn stays NULL. */
 static int
 open_conn(struct pj_db *db, struct pj_error *err)
@@ -461,6 +474,8 @@ open_conn(struct pj_db *db, struct pj_error *err)
 	db->in_tx = false;
 	rc = set_session(db, err);
 	if (rc) {
+		/* set_session's statements are kept: they go with it. */
+		drop_cached(db);
 		mysql_close(db->conn);
 		db->conn = NULL;
 	}
@@ -498,19 +513,6 @@ pj_db_connect(
 out:
 	pj_db_close(db);
 	return rc;
-}
-
-/* Closes pj_db_stmt's statements: before their connection goes. */
-static void
-drop_cached(struct pj_db *db)
-{
-	size_t i;
-
-	for (i = 0; i < STMT_CACHE_SIZE; i++) {
-		pj_stmt_close(db->cached[i]);
-		db->cached[i] = NULL;
-		db->cached_use[i] = 0;
-	}
 }
 
 int
@@ -1063,9 +1065,9 @@ pj_db_stmt(struct pj_db *db, const char *sql, struct pj_stmt **out,
 	db->uses++;
 	for (i = 0; i < STMT_CACHE_SIZE; i++) {
 		st = db->cached[i];
-		/* The same constant is the common case; the text is compared
-		 * too, so a caller's reused buffer never finds another. */
-		if (st != NULL && st->sql == sql && strcmp(st->sql, sql) == 0) {
+		/* sql is a constant (tests/lint/sql_constants.sh): its
+		 * address names it. */
+		if (st != NULL && st->sql == sql) {
 			if (st->failed) {
 				lru = i;
 				break;

@@ -136,7 +136,8 @@ uint64_t pj_stmt_rows(const struct pj_stmt *st);
 void pj_stmt_close(struct pj_stmt *st);
 
 /*
- * The prepared statement for sql, kept by db for the next call with the
+ * The prepared statement for sql (a compile-time constant of the caller,
+ * found again by its address), kept by db for the next call with the
  * same sql until db reconnects or closes: for statements run once per
  * batch, where preparing costs a round trip and a parse each time. db
  * keeps the 16 used last; so a statement stays valid while fewer than 15
