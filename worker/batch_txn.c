@@ -7,17 +7,23 @@
 #include "common/log.h"
 #include "common/time.h"
 
-/* Full jitter: a random wait up to retry_backoff * 2^attempt, capped. */
+/* Full jitter: a random wait up to retry_backoff * 2^attempt, capped,
+ * and never past until_ms (monotonic; 0: no bound). */
 static void
-backoff(const struct pj_config *cfg, unsigned int attempt)
+backoff(const struct pj_config *cfg, unsigned int attempt, int64_t until_ms)
 {
 	uint64_t cap = (uint64_t)cfg->worker.retry_backoff_ms;
 	uint64_t noise =
 	    (uint64_t)pj_time_mono_us() * 2654435761u ^ (uint64_t)getpid();
+	int64_t wait, left;
 
 	for (; attempt > 0 && cap < 10000; attempt--)
 		cap *= 2;
-	pj_time_sleep_ms(1 + (int64_t)(noise % (cap > 0 ? cap : 1)));
+	wait = 1 + (int64_t)(noise % (cap > 0 ? cap : 1));
+	left = until_ms - pj_time_mono_ms();
+	if (until_ms > 0 && wait > left)
+		wait = left > 0 ? left : 0;
+	pj_time_sleep_ms(wait);
 }
 
 /* Reconnects with backoff until worker.reconnect_deadline has passed (a
@@ -37,7 +43,8 @@ reconnect(struct pj_db *db, const struct pj_config *cfg, struct pj_error *err)
 			break;
 		pj_log_warn(
 		    "reconnect_failed", "attempt=%u %s", attempt + 1, err->msg);
-		backoff(cfg, attempt + 1);
+		/* The deadline holds from the loss: no wait runs past it. */
+		backoff(cfg, attempt + 1, deadline);
 	}
 	if (rc == PJ_OK)
 		pj_log_info("reconnected", "attempts=%u", attempt + 1);
@@ -68,7 +75,7 @@ pj_batch_transaction(struct pj_db *db, const struct pj_config *cfg,
 		pj_log_info("batch_retry", "attempt=%u status=%s %s",
 		    attempt + 1, pj_status_name(rc), err->msg);
 		pj_error_clear(err);
-		backoff(cfg, attempt);
+		backoff(cfg, attempt, 0);
 		if (rc == PJ_ECONN) {
 			rc = reconnect(db, cfg, err);
 			if (rc)

@@ -80,18 +80,23 @@ check_limits(struct engine *e)
 	return RUN_ON;
 }
 
-/* Full jitter: a random wait up to retry_backoff * 2^attempt, capped. */
+/* Full jitter: a random wait up to retry_backoff * 2^attempt, capped,
+ * and never past until_ms (monotonic; 0: no bound). */
 static void
-backoff(struct engine *e, unsigned int attempt)
+backoff(struct engine *e, unsigned int attempt, int64_t until_ms)
 {
-	int64_t cap = e->ctx.cfg->worker.retry_backoff_ms;
+	int64_t cap = e->ctx.cfg->worker.retry_backoff_ms, wait, left;
 
 	for (; attempt > 0 && cap < 10000; attempt--)
 		cap *= 2;
 	e->rng ^= e->rng << 13;
 	e->rng ^= e->rng >> 7;
 	e->rng ^= e->rng << 17;
-	pj_time_sleep_ms(1 + (int64_t)(e->rng % (uint64_t)cap));
+	wait = 1 + (int64_t)(e->rng % (uint64_t)cap);
+	left = until_ms - pj_time_mono_ms();
+	if (until_ms > 0 && wait > left)
+		wait = left > 0 ? left : 0;
+	pj_time_sleep_ms(wait);
 }
 
 /* Reconnects with backoff until worker.reconnect_deadline has passed (a
@@ -116,7 +121,8 @@ reconnect(struct engine *e, struct pj_error *err)
 			break;
 		pj_log_warn(
 		    "reconnect_failed", "attempt=%u %s", attempt + 1, err->msg);
-		backoff(e, attempt + 1);
+		/* The deadline holds from the loss: no wait runs past it. */
+		backoff(e, attempt + 1, deadline);
 	}
 	if (rc == PJ_OK)
 		pj_log_info("reconnected", "attempts=%u endpoint=\"%s\"",
@@ -139,7 +145,7 @@ prepare_retry(
     struct engine *e, int rc, unsigned int attempt, struct pj_error *err)
 {
 	pj_error_clear(err);
-	backoff(e, attempt);
+	backoff(e, attempt, 0);
 	if (rc == PJ_ECONN)
 		return reconnect(e, err);
 	return PJ_OK;
