@@ -66,6 +66,16 @@ pj_time_sleep_ms(int64_t ms)
 	nanosleep(&ts, NULL);
 }
 
+void
+pj_time_sleep_ms_until(int64_t ms, int64_t until_ms)
+{
+	int64_t left = until_ms - pj_time_mono_ms();
+
+	if (until_ms > 0 && ms > left)
+		ms = left;
+	pj_time_sleep_ms(ms);
+}
+
 struct unit {
 	const char *name;
 	int64_t ms;

@@ -18,6 +18,9 @@ int64_t pj_time_wall_s(void);
 void pj_time_iso8601(char *buf, size_t size);
 /* Sleeps ms milliseconds; returns early when a signal arrives. */
 void pj_time_sleep_ms(int64_t ms);
+/* As pj_time_sleep_ms, but waking at until_ms (pj_time_mono_ms) at the
+ * latest; until_ms 0: no bound. */
+void pj_time_sleep_ms_until(int64_t ms, int64_t until_ms);
 
 /*
  * Parses a duration: a whole number followed by "ms", "s", "m", "h" or "d"

@@ -15,15 +15,11 @@ backoff(const struct pj_config *cfg, unsigned int attempt, int64_t until_ms)
 	uint64_t cap = (uint64_t)cfg->worker.retry_backoff_ms;
 	uint64_t noise =
 	    (uint64_t)pj_time_mono_us() * 2654435761u ^ (uint64_t)getpid();
-	int64_t wait, left;
 
 	for (; attempt > 0 && cap < 10000; attempt--)
 		cap *= 2;
-	wait = 1 + (int64_t)(noise % (cap > 0 ? cap : 1));
-	left = until_ms - pj_time_mono_ms();
-	if (until_ms > 0 && wait > left)
-		wait = left > 0 ? left : 0;
-	pj_time_sleep_ms(wait);
+	pj_time_sleep_ms_until(
+	    1 + (int64_t)(noise % (cap > 0 ? cap : 1)), until_ms);
 }
 
 /* Reconnects with backoff until worker.reconnect_deadline has passed (a

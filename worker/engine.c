@@ -85,18 +85,14 @@ check_limits(struct engine *e)
 static void
 backoff(struct engine *e, unsigned int attempt, int64_t until_ms)
 {
-	int64_t cap = e->ctx.cfg->worker.retry_backoff_ms, wait, left;
+	int64_t cap = e->ctx.cfg->worker.retry_backoff_ms;
 
 	for (; attempt > 0 && cap < 10000; attempt--)
 		cap *= 2;
 	e->rng ^= e->rng << 13;
 	e->rng ^= e->rng >> 7;
 	e->rng ^= e->rng << 17;
-	wait = 1 + (int64_t)(e->rng % (uint64_t)cap);
-	left = until_ms - pj_time_mono_ms();
-	if (until_ms > 0 && wait > left)
-		wait = left > 0 ? left : 0;
-	pj_time_sleep_ms(wait);
+	pj_time_sleep_ms_until(1 + (int64_t)(e->rng % (uint64_t)cap), until_ms);
 }
 
 /* Reconnects with backoff until worker.reconnect_deadline has passed (a

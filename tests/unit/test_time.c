@@ -228,6 +228,25 @@ test_clocks_and_sleep(void **state)
 	assert_true(wall > 1700000000); /* after November 2023 */
 }
 
+/* A wait ends at its bound; with no bound (0) it runs its length. */
+static void
+test_sleep_until(void **state)
+{
+	int64_t t0;
+
+	(void)state;
+	t0 = pj_time_mono_ms();
+	pj_time_sleep_ms_until(20000, t0 + 30);
+	assert_true(pj_time_mono_ms() - t0 >= 29);
+	assert_true(pj_time_mono_ms() - t0 < 5000);
+	t0 = pj_time_mono_ms();
+	pj_time_sleep_ms_until(20000, t0 - 10); /* already past */
+	assert_true(pj_time_mono_ms() - t0 < 1000);
+	t0 = pj_time_mono_ms();
+	pj_time_sleep_ms_until(30, 0);
+	assert_true(pj_time_mono_ms() - t0 >= 30);
+}
+
 int
 main(void)
 {
@@ -238,6 +257,7 @@ main(void)
 		cmocka_unit_test(test_format_round_trip),
 		cmocka_unit_test(test_format_small_buffer),
 		cmocka_unit_test(test_iso8601),
+		cmocka_unit_test(test_sleep_until),
 		cmocka_unit_test(test_clocks_and_sleep),
 	};
 
