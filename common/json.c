@@ -198,6 +198,17 @@ write_string(FILE *out, const char *str)
 
 	fputc('"', out);
 	while (*s != '\0') {
+		/* Runs of bytes that stand for themselves go out in one call:
+		 * batch key lists are mostly UUIDs. */
+		for (n = 0; s[n] >= 0x20 && s[n] < 0x7f && s[n] != '"' &&
+		     s[n] != '\\';
+		     n++)
+			;
+		if (n > 0) {
+			fwrite(s, 1, n, out);
+			s += n;
+			continue;
+		}
 		n = escape_next(s, chunk, &used);
 		fwrite(chunk, 1, n, out);
 		s += used;
