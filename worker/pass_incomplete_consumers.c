@@ -56,14 +56,20 @@ static const char SQL_LOCK[] =
  * Re-checks the rest of the damage under the lock and repairs it. An
  * INSERT ... SELECT reads its source rows with shared locks (REPEATABLE
  * READ), so the allocation that makes a consumer incomplete cannot be
- * deleted between this re-check and COMMIT. When the lock found every
- * consumers row still missing, the gap locks keep it so and the insert
- * need not look again; otherwise it skips the ones made meanwhile.
+ * deleted between this re-check and COMMIT, nor the incomplete project and
+ * user rows it joins (found here by external id, so a batch needs no
+ * statements of its own to read them; when one is missing nothing is
+ * inserted). When the lock found every consumers row still missing, the
+ * gap locks keep it so and the insert need not look again; otherwise it
+ * skips the ones made meanwhile.
  */
 #define REPAIR_HEAD \
 	"INSERT INTO consumers" \
 	" (uuid, project_id, user_id, generation, consumer_type_id, created_at)" \
-	" SELECT j.k, ?, ?, 0, NULL, UTC_TIMESTAMP() FROM" PJ_SQL_BATCH_KEYS \
+	" SELECT j.k, p.id, u.id, 0, NULL, UTC_TIMESTAMP() FROM" \
+	PJ_SQL_BATCH_KEYS \
+	" JOIN projects p ON p.external_id = ?" \
+	" JOIN users u ON u.external_id = ?" \
 	" WHERE EXISTS (SELECT 1 FROM allocations a WHERE a.consumer_id = j.k)"
 static const char SQL_REPAIR[] = REPAIR_HEAD;
 static const char SQL_REPAIR_SKIP_MADE[] = REPAIR_HEAD
@@ -128,36 +134,51 @@ lock_batch(struct pj_ctx *ctx, const struct pj_param *keys, int64_t *made,
 }
 
 static int
+insert_batch(struct pj_ctx *ctx, const struct pj_param *keys, int64_t made,
+    uint64_t *inserted, struct pj_error *err)
+{
+	const struct pj_placement_config *pc = &ctx->cfg->placement;
+	struct pj_param p[3] = { *keys, PJ_TEXT(pc->incomplete_project_id),
+		PJ_TEXT(pc->incomplete_user_id) };
+
+	if (made > 0)
+		return pj_db_exec(
+		    ctx->db, SQL_REPAIR_SKIP_MADE, p, 3, inserted, err);
+	return pj_db_exec(ctx->db, SQL_REPAIR, p, 3, inserted, err);
+}
+
+/*
+ * Nothing inserted means the incomplete project or user row is missing
+ * (first run on this database) or every candidate lost its allocations:
+ * make the rows if missing, after our gap locks as before, and insert
+ * again.
+ */
+static int
 repair_batch(struct pj_ctx *ctx, const struct pj_batch *b, size_t *repaired,
     struct pj_error *err)
 {
-	struct pj_param fix[3];
 	int64_t project_id = 0, user_id = 0, made = 0;
 	uint64_t inserted = 0;
-	char *keys = NULL;
+	struct pj_param keys;
+	char *json = NULL;
 	int rc;
 
-	rc = pj_batch_json(b, &keys, err);
+	rc = pj_batch_json(b, &json, err);
 	if (rc)
 		goto out;
-	fix[2] = PJ_TEXT(keys);
-	rc = lock_batch(ctx, &fix[2], &made, err);
-	if (rc)
-		goto out;
-	rc = pj_sentinels_ensure(ctx, &project_id, &user_id, err);
-	if (rc)
-		goto out;
-	fix[0] = PJ_INT(project_id);
-	fix[1] = PJ_INT(user_id);
-	if (made > 0)
-		rc = pj_db_exec(
-		    ctx->db, SQL_REPAIR_SKIP_MADE, fix, 3, &inserted, err);
-	else
-		rc = pj_db_exec(ctx->db, SQL_REPAIR, fix, 3, &inserted, err);
+	keys = PJ_TEXT(json);
+	rc = lock_batch(ctx, &keys, &made, err);
+	if (rc == PJ_OK)
+		rc = insert_batch(ctx, &keys, made, &inserted, err);
+	if (rc == PJ_OK && inserted == 0) {
+		rc = pj_sentinels_ensure(ctx, &project_id, &user_id, err);
+		if (rc == PJ_OK)
+			rc = insert_batch(ctx, &keys, made, &inserted, err);
+	}
 	if (rc == PJ_OK)
 		*repaired += (size_t)inserted;
 out:
-	free(keys);
+	free(json);
 	return rc;
 }
 

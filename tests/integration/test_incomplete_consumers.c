@@ -375,6 +375,56 @@ incomplete_consumers_batch_locks_and_rechecks(void **state)
 	pj_db_close(ctx.db);
 }
 
+static const char SQL_DELETE_PROJECT[] =
+    "DELETE FROM projects WHERE external_id = ?";
+static const char SQL_DELETE_USER[] = "DELETE FROM users WHERE external_id = ?";
+
+/*
+ * With the incomplete project and user already there, the batch's insert
+ * finds them itself, and until COMMIT no one can delete them from under
+ * the consumers it created.
+ */
+static void
+incomplete_consumers_batch_holds_sentinels(void **state)
+{
+	static const char zero[] = "00000000-0000-0000-0000-000000000000";
+	const struct pj_pass *pass = &pj_pass_incomplete_consumers;
+	struct pj_key keys[4];
+	struct pj_batch b = { keys, 0, 4 };
+	struct pj_error err = { 0 };
+	struct pj_config cfg;
+	struct pj_ctx ctx;
+	struct pj_db *other;
+	size_t repaired = 0;
+
+	(void)state;
+	seed(1, 2);
+	h_sql(DB,
+	    "INSERT INTO projects (id, external_id) VALUES (77,"
+	    " '00000000-0000-0000-0000-000000000000');"
+	    "INSERT INTO users (id, external_id) VALUES (88,"
+	    " '00000000-0000-0000-0000-000000000000');");
+	h_pass_ctx(&ctx, &cfg, DB, false);
+	assert_int_equal(pass->find_batch(&ctx, NULL, &b, &err), PJ_OK);
+	assert_int_equal(b.n, 2);
+
+	other = h_connect_waiting(DB, 1000);
+	assert_int_equal(pj_db_begin(ctx.db, &err), PJ_OK);
+	assert_int_equal(pass->repair_batch(&ctx, &b, &repaired, &err), PJ_OK);
+	assert_int_equal(repaired, 2);
+	assert_int_equal(try_write(other, SQL_DELETE_PROJECT, zero), PJ_ERETRY);
+	assert_int_equal(try_write(other, SQL_DELETE_USER, zero), PJ_ERETRY);
+	assert_int_equal(pj_db_commit(ctx.db, &err), PJ_OK);
+
+	assert_int_equal(h_query_int(DB,
+	                     "SELECT COUNT(*) FROM consumers WHERE"
+	                     " project_id = 77 AND user_id = 88"),
+	    2);
+	assert_int_equal(try_write(other, SQL_DELETE_USER, zero), PJ_OK);
+	pj_db_close(other);
+	pj_db_close(ctx.db);
+}
+
 /* A consumer that Placement creates between find and lock is left alone:
  * the batch repairs the others and fails on no duplicate key. */
 static void
@@ -426,6 +476,7 @@ main(void)
 		cmocka_unit_test(incomplete_consumers_max_rows),
 		cmocka_unit_test(incomplete_consumers_report_mode),
 		cmocka_unit_test(incomplete_consumers_batch_locks_and_rechecks),
+		cmocka_unit_test(incomplete_consumers_batch_holds_sentinels),
 		cmocka_unit_test(
 		    incomplete_consumers_batch_skips_consumer_made_meanwhile),
 	};
