@@ -246,6 +246,10 @@ repair_with_retry(struct engine *e, const struct pj_pass *pass,
 			pj_log_debug("batch_done",
 			    "pass=%s keys=%zu repaired=%zu us=%lld", pass->name,
 			    e->batch.n, *repaired, (long long)t0);
+			pj_batch_times_add(&pr->batch_times, t0);
+			if (e->ctx.cfg->worker.batch_target_ms > 0 &&
+			    t0 > e->ctx.cfg->worker.batch_target_ms * 1000)
+				pr->batches_over_target++;
 			pace(e, t0);
 			return PJ_OK;
 		}

@@ -211,6 +211,29 @@ count(struct pj_json *j, const char *key, size_t v)
 }
 
 static void
+milliseconds(struct pj_json *j, const char *key, int64_t us)
+{
+	pj_json_key(j, key);
+	pj_json_double(j, (double)us / 1000.0);
+}
+
+/* null before the first committed batch, else {p50, p99, max}. */
+static void
+batch_ms_json(struct pj_json *j, const struct pj_batch_times *t)
+{
+	pj_json_key(j, "batch_ms");
+	if (t->n == 0) {
+		pj_json_null(j);
+		return;
+	}
+	pj_json_object_begin(j);
+	milliseconds(j, "p50", pj_batch_times_quantile(t, 0.50));
+	milliseconds(j, "p99", pj_batch_times_quantile(t, 0.99));
+	milliseconds(j, "max", t->max_us);
+	pj_json_object_end(j);
+}
+
+static void
 pass_json(struct pj_json *j, const struct pj_pass_report *p)
 {
 	pj_json_object_begin(j);
@@ -229,6 +252,8 @@ pass_json(struct pj_json *j, const struct pj_pass_report *p)
 	count(j, "retries", p->retries);
 	count(j, "conflicts", p->conflicts);
 	count(j, "certification_failures", p->certification_failures);
+	batch_ms_json(j, &p->batch_times);
+	count(j, "batches_over_target", p->batches_over_target);
 	pj_json_key(j, "seconds");
 	pj_json_double(j, p->seconds);
 	string_or_null(j, "error", p->error);

@@ -9,6 +9,7 @@
 
 #include "common/uuid.h"
 #include "config/config.h"
+#include "worker/batch_times.h"
 
 #define PJ_MAX_PASSES 16
 /* --provider and --consumer entries, together, at most. */
@@ -31,6 +32,10 @@ struct pj_pass_report {
 	size_t conflicts; /* of those, generation conflicts */
 	/* of those, Galera certification failures (deadlock at COMMIT) */
 	size_t certification_failures;
+	/* committed batch transactions: their times, and how many took
+	 * longer than worker.batch_target_ms */
+	struct pj_batch_times batch_times;
+	size_t batches_over_target;
 	double seconds;
 	char error[256]; /* the first failure, or "" */
 	/* A scoped run: the kinds of entries the pass ran for, "providers",

@@ -235,6 +235,12 @@ engine_adaptive_pacing_shrinks_batches(void **state)
 	assert_int_equal(h_json_field(r.out, "repaired"), 300);
 	assert_non_null(strstr(r.err, "event=batch_shrink"));
 	assert_true(h_json_field(r.out, "batches") > 300 / 64 + 1);
+	/* Each shrink followed a batch over the target; the report counts
+	 * them and gives the batch times. */
+	assert_true(h_json_field(r.out, "batches_over_target") >= 1);
+	assert_true(h_json_field(r.out, "batches_over_target") <=
+	    h_json_field(r.out, "batches"));
+	assert_non_null(strstr(r.out, "\"batch_ms\":{\"p50\":"));
 	h_result_free(&r);
 	free(cfg);
 }

@@ -59,6 +59,10 @@ sample(struct pj_run_report *r)
 	p->retries = 4;
 	p->conflicts = 1;
 	p->certification_failures = 2;
+	pj_batch_times_add(&p->batch_times, 5000);
+	pj_batch_times_add(&p->batch_times, 12000);
+	pj_batch_times_add(&p->batch_times, 250000);
+	p->batches_over_target = 1;
 	p->seconds = 1.234;
 	snprintf(p->error, sizeof(p->error), "deadlock \"found\"\nwhen\\x");
 	p = &r->passes[1];
@@ -80,12 +84,16 @@ test_json_sample(void **state)
 	    "{\"name\":\"incomplete_consumers\",\"mode\":\"repair\","
 	    "\"ran\":true,\"scope\":null,\"found\":12,\"repaired\":10,\"failed\":2,"
 	    "\"remaining\":2,\"batches\":3,\"retries\":4,\"conflicts\":1,"
-	    "\"certification_failures\":2,\"seconds\":1.234,"
+	    "\"certification_failures\":2,"
+	    /* p50: the top of 12000's bucket (12288 - 1); p99: the max */
+	    "\"batch_ms\":{\"p50\":12.287,\"p99\":250.000,\"max\":250.000},"
+	    "\"batches_over_target\":1,\"seconds\":1.234,"
 	    "\"error\":\"deadlock \\\"found\\\"\\nwhen\\\\x\"},"
 	    "{\"name\":\"root_provider_ids\",\"mode\":\"report\","
 	    "\"ran\":false,\"scope\":null,\"found\":0,\"repaired\":0,"
 	    "\"failed\":0,\"remaining\":0,\"batches\":0,\"retries\":0,"
 	    "\"conflicts\":0,\"certification_failures\":0,"
+	    "\"batch_ms\":null,\"batches_over_target\":0,"
 	    "\"seconds\":0.000,\"error\":null}],"
 	    "\"scope\":null}\n";
 	struct pj_run_report *r = calloc(1, sizeof(*r));
