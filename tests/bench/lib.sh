@@ -85,16 +85,31 @@ mfield() { # FILE KEY
 	tr ' ' '\n' <"$1" | sed -n "s/^$2=//p"
 }
 
-# p50 p99 max (ms) count>100ms count>250ms batches of the batch_done lines.
-batch_stats() { # STDERR_FILE
-	grep 'event=batch_done' "$1" | sed -n 's/.* us=\([0-9]*\).*/\1/p' |
-	    sort -n | awk '
-	{ v[NR] = $1; if ($1 > 100000) over100++; if ($1 > 250000) over250++ }
+# One pass's batch transaction times from its JSON report (passes[].batch_ms
+# and batches_over_target, README "JSON report"), so the timed run needs no
+# -v: "p50 p99 max over batches" (ms; over = batches longer than
+# worker.batch_target, 100 ms by default), or nothing before any batch.
+batch_fields() { # FILE.json PASS
+	local obj ms
+	obj=$(grep -o "\"name\":\"$2\".*" "$1" | head -n1)
+	obj=${obj%%,\"error\":*}
+	ms=$(sed -n 's/.*"batch_ms":{"p50":\([0-9.]*\),"p99":\([0-9.]*\),"max":\([0-9.]*\)}.*/\1 \2 \3/p' \
+	    <<<"$obj")
+	[[ -n $ms ]] || return 0
+	echo "$ms $(grep -o '"batches_over_target":[0-9]*' <<<"$obj" | cut -d: -f2)" \
+	    "$(grep -o '"batches":[0-9]*' <<<"$obj" | head -n1 | cut -d: -f2)"
+}
+
+# Rounds' batch_fields lines -> "p50 p99 max over batches": the median p50,
+# the highest p99 and max, the sums; "- - - 0 0" without any.
+batch_combine() { # FILE
+	sort -g "$1" | awk '
+	{ p50[NR] = $1; if ($2 > p99) p99 = $2; if ($3 > mx) mx = $3
+	  over += $4; n += $5 }
 	END {
-		if (NR == 0) { print "- - - 0 0 0"; exit }
-		r50 = int(0.50 * NR + 0.999999); r99 = int(0.99 * NR + 0.999999)
-		printf "%.1f %.1f %.1f %d %d %d\n", v[r50] / 1000, v[r99] / 1000,
-		    v[NR] / 1000, over100, over250, NR
+		if (NR == 0) { print "- - - 0 0"; exit }
+		printf "%.1f %.1f %.1f %d %d\n", p50[int((NR + 1) / 2)], p99, mx,
+		    over, n
 	}'
 }
 
