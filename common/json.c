@@ -200,8 +200,8 @@ write_string(FILE *out, const char *str)
 	while (*s != '\0') {
 		/* Runs of bytes that stand for themselves go out in one call:
 		 * batch key lists are mostly UUIDs. */
-		for (n = 0; s[n] >= 0x20 && s[n] < 0x7f && s[n] != '"' &&
-		     s[n] != '\\';
+		for (n = 0;
+		     s[n] >= 0x20 && s[n] < 0x7f && s[n] != '"' && s[n] != '\\';
 		     n++)
 			;
 		if (n > 0) {

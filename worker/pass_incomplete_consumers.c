@@ -66,8 +66,7 @@ static const char SQL_LOCK[] =
 #define REPAIR_HEAD \
 	"INSERT INTO consumers" \
 	" (uuid, project_id, user_id, generation, consumer_type_id, created_at)" \
-	" SELECT j.k, p.id, u.id, 0, NULL, UTC_TIMESTAMP() FROM" \
-	PJ_SQL_BATCH_KEYS \
+	" SELECT j.k, p.id, u.id, 0, NULL, UTC_TIMESTAMP() FROM" PJ_SQL_BATCH_KEYS \
 	" JOIN projects p ON p.external_id = ?" \
 	" JOIN users u ON u.external_id = ?" \
 	" WHERE EXISTS (SELECT 1 FROM allocations a WHERE a.consumer_id = j.k)"
