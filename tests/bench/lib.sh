@@ -123,16 +123,20 @@ time_sql() { # DB FILE.m SQL
 	    -N -B "$1" -e "$3" >"$2.out"
 }
 
-# Lets InnoDB write back dirty pages (and purge) left by the last step, so
-# one timed step does not pay for the one before. Up to 60 s.
+# Lets InnoDB purge the rows the last step deleted and write back its dirty
+# pages, so one timed step does not pay for the one before: a probe that
+# walks delete-marked index records not yet purged costs more. Up to 60 s.
 quiesce() {
-	local old dirty i
+	local old dirty history i
 	old=$(sql -N -B -e "SELECT @@innodb_max_dirty_pages_pct")
-	sql -e "SET GLOBAL innodb_max_dirty_pages_pct = 0"
+	sql -e "SET GLOBAL innodb_max_dirty_pages_pct = 0;
+	    SET GLOBAL innodb_monitor_enable = 'trx_rseg_history_len'"
 	for ((i = 0; i < 120; i++)); do
+		history=$(sql -N -B -e "SELECT count FROM information_schema.INNODB_METRICS
+		    WHERE name = 'trx_rseg_history_len'")
 		dirty=$(sql -N -B -e "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'" |
 		    cut -f2)
-		((dirty < 50)) && break
+		((history < 100 && dirty < 50)) && break
 		sleep 0.5
 	done
 	sql -e "SET GLOBAL innodb_max_dirty_pages_pct = $old"
