@@ -327,6 +327,35 @@ try_write(struct pj_db *db, const char *sql, const char *uuid)
 	return h_try_exec(db, sql, &p, 1);
 }
 
+/* The first batch of at most 4 keys, found as the engine finds it, on a
+ * pass context opened on DB; it must hold want keys. */
+static void
+find_first_batch(
+    struct pj_ctx *ctx, struct pj_config *cfg, struct pj_batch *b, size_t want)
+{
+	struct pj_error err = { 0 };
+
+	h_pass_ctx(ctx, cfg, DB, false);
+	assert_int_equal(
+	    pj_pass_incomplete_consumers.find_batch(ctx, NULL, b, &err), PJ_OK);
+	assert_int_equal(b->n, want);
+}
+
+/* Begins the batch's transaction and repairs b in it, as the engine does;
+ * the caller commits. Returns the rows repaired. */
+static size_t
+begin_and_repair(struct pj_ctx *ctx, const struct pj_batch *b)
+{
+	struct pj_error err = { 0 };
+	size_t repaired = 0;
+
+	assert_int_equal(pj_db_begin(ctx->db, &err), PJ_OK);
+	assert_int_equal(
+	    pj_pass_incomplete_consumers.repair_batch(ctx, b, &repaired, &err),
+	    PJ_OK);
+	return repaired;
+}
+
 /*
  * One batch by hand, as the engine runs it: a candidate whose allocations
  * went away after the find is not created (the re-check under the lock),
@@ -336,28 +365,22 @@ try_write(struct pj_db *db, const char *sql, const char *uuid)
 static void
 incomplete_consumers_batch_locks_and_rechecks(void **state)
 {
-	const struct pj_pass *pass = &pj_pass_incomplete_consumers;
 	struct pj_key keys[4];
 	struct pj_batch b = { keys, 0, 4 };
 	struct pj_error err = { 0 };
 	struct pj_config cfg;
 	struct pj_ctx ctx;
 	struct pj_db *other;
-	size_t repaired = 0;
 
 	(void)state;
 	seed(1, 2);
-	h_pass_ctx(&ctx, &cfg, DB, false);
-	assert_int_equal(pass->find_batch(&ctx, NULL, &b, &err), PJ_OK);
-	assert_int_equal(b.n, 2);
+	find_first_batch(&ctx, &cfg, &b, 2);
 	assert_string_equal(b.keys[1].text, "gone-00000002");
 	h_sql(
 	    DB, "DELETE FROM allocations WHERE consumer_id = 'gone-00000002'");
 
 	other = h_connect_waiting(DB, 1000);
-	assert_int_equal(pj_db_begin(ctx.db, &err), PJ_OK);
-	assert_int_equal(pass->repair_batch(&ctx, &b, &repaired, &err), PJ_OK);
-	assert_int_equal(repaired, 1);
+	assert_int_equal(begin_and_repair(&ctx, &b), 1);
 	assert_int_equal(
 	    try_write(other, SQL_DELETE_ALLOCATIONS, "gone-00000001"),
 	    PJ_ERETRY);
@@ -388,14 +411,12 @@ static void
 incomplete_consumers_batch_holds_sentinels(void **state)
 {
 	static const char zero[] = "00000000-0000-0000-0000-000000000000";
-	const struct pj_pass *pass = &pj_pass_incomplete_consumers;
 	struct pj_key keys[4];
 	struct pj_batch b = { keys, 0, 4 };
 	struct pj_error err = { 0 };
 	struct pj_config cfg;
 	struct pj_ctx ctx;
 	struct pj_db *other;
-	size_t repaired = 0;
 
 	(void)state;
 	seed(1, 2);
@@ -404,14 +425,10 @@ incomplete_consumers_batch_holds_sentinels(void **state)
 	    " '00000000-0000-0000-0000-000000000000');"
 	    "INSERT INTO users (id, external_id) VALUES (88,"
 	    " '00000000-0000-0000-0000-000000000000');");
-	h_pass_ctx(&ctx, &cfg, DB, false);
-	assert_int_equal(pass->find_batch(&ctx, NULL, &b, &err), PJ_OK);
-	assert_int_equal(b.n, 2);
+	find_first_batch(&ctx, &cfg, &b, 2);
 
 	other = h_connect_waiting(DB, 1000);
-	assert_int_equal(pj_db_begin(ctx.db, &err), PJ_OK);
-	assert_int_equal(pass->repair_batch(&ctx, &b, &repaired, &err), PJ_OK);
-	assert_int_equal(repaired, 2);
+	assert_int_equal(begin_and_repair(&ctx, &b), 2);
 	assert_int_equal(try_write(other, SQL_DELETE_PROJECT, zero), PJ_ERETRY);
 	assert_int_equal(try_write(other, SQL_DELETE_USER, zero), PJ_ERETRY);
 	assert_int_equal(pj_db_commit(ctx.db, &err), PJ_OK);
@@ -430,27 +447,21 @@ incomplete_consumers_batch_holds_sentinels(void **state)
 static void
 incomplete_consumers_batch_skips_consumer_made_meanwhile(void **state)
 {
-	const struct pj_pass *pass = &pj_pass_incomplete_consumers;
 	struct pj_key keys[4];
 	struct pj_batch b = { keys, 0, 4 };
 	struct pj_error err = { 0 };
 	struct pj_config cfg;
 	struct pj_ctx ctx;
-	size_t repaired = 0;
 
 	(void)state;
 	seed(1, 3);
-	h_pass_ctx(&ctx, &cfg, DB, false);
-	assert_int_equal(pass->find_batch(&ctx, NULL, &b, &err), PJ_OK);
-	assert_int_equal(b.n, 3);
+	find_first_batch(&ctx, &cfg, &b, 3);
 	h_sql(DB,
 	    "INSERT INTO consumers (uuid, project_id, user_id, generation)"
 	    " VALUES ('GONE-00000002 ', 1, 1, 7)");
 
-	assert_int_equal(pj_db_begin(ctx.db, &err), PJ_OK);
-	assert_int_equal(pass->repair_batch(&ctx, &b, &repaired, &err), PJ_OK);
+	assert_int_equal(begin_and_repair(&ctx, &b), 2);
 	assert_int_equal(pj_db_commit(ctx.db, &err), PJ_OK);
-	assert_int_equal(repaired, 2);
 	assert_int_equal(incomplete_left(), 0);
 	assert_int_equal(h_query_int(DB,
 	                     "SELECT COUNT(*) FROM consumers"
