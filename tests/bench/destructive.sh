@@ -328,8 +328,7 @@ config_repair() { # DB -> a config with every destructive pass in repair mode
 
 # A number field of one pass's object in a JSON report.
 pfield() { # FILE PASS KEY
-	grep -o "\"name\":\"$2\"[^}]*" "$1" | grep -o "\"$3\":[0-9]*" |
-	    head -n1 | cut -d: -f2
+	pass_object "$1" "$2" | grep -o "\"$3\":[0-9]*" | head -n1 | cut -d: -f2
 }
 
 run_janitor() { # DB PASS COMMAND FILE

@@ -85,14 +85,21 @@ mfield() { # FILE KEY
 	tr ' ' '\n' <"$1" | sed -n "s/^$2=//p"
 }
 
+# One pass's object in a JSON report, from its name up to its "error" (its
+# counts and batch_ms; the object nests braces, so no [^}]* match).
+pass_object() { # FILE.json PASS
+	local obj
+	obj=$(grep -o "\"name\":\"$2\".*" "$1" | head -n1)
+	echo "${obj%%,\"error\":*}"
+}
+
 # One pass's batch transaction times from its JSON report (passes[].batch_ms
 # and batches_over_target, README "JSON report"), so the timed run needs no
 # -v: "p50 p99 max over batches" (ms; over = batches longer than
 # worker.batch_target, 100 ms by default), or nothing before any batch.
 batch_fields() { # FILE.json PASS
 	local obj ms
-	obj=$(grep -o "\"name\":\"$2\".*" "$1" | head -n1)
-	obj=${obj%%,\"error\":*}
+	obj=$(pass_object "$1" "$2")
 	ms=$(sed -n 's/.*"batch_ms":{"p50":\([0-9.]*\),"p99":\([0-9.]*\),"max":\([0-9.]*\)}.*/\1 \2 \3/p' \
 	    <<<"$obj")
 	[[ -n $ms ]] || return 0
