@@ -7,6 +7,7 @@
 #define SUB_BITS 3
 #define SUB (1 << SUB_BITS) /* buckets per power of two */
 
+/* us >= 0: pj_batch_times_add counts a negative time as 0. */
 static size_t
 bucket_of(int64_t us)
 {
@@ -14,7 +15,7 @@ bucket_of(int64_t us)
 	size_t i;
 
 	if (us < SUB)
-		return us < 0 ? 0 : (size_t)us;
+		return (size_t)us;
 	while ((us >> e) >= 2 * SUB)
 		e++;
 	/* us is in [(SUB + sub) << e, (SUB + sub + 1) << e). */

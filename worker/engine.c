@@ -179,6 +179,15 @@ wait_replication(struct engine *e, struct pj_error *err)
 	return rc;
 }
 
+/* A committed batch slower than worker.batch_target (0: no target). */
+static bool
+over_target(const struct engine *e, int64_t txn_us)
+{
+	int64_t target_us = e->ctx.cfg->worker.batch_target_ms * 1000;
+
+	return target_us > 0 && txn_us > target_us;
+}
+
 /* Adaptive pacing: halve the batch after a slow transaction, grow it back
  * by a quarter after a fast one, so locks stay short under load. */
 static void
@@ -189,10 +198,12 @@ pace(struct engine *e, int64_t txn_us)
 
 	if (target_us <= 0)
 		return;
-	if (txn_us > target_us && e->batch_limit > 1) {
-		e->batch_limit = e->batch_limit / 2;
-		pj_log_debug("batch_shrink", "limit=%zu us=%lld",
-		    e->batch_limit, (long long)txn_us);
+	if (over_target(e, txn_us)) {
+		if (e->batch_limit > 1) {
+			e->batch_limit = e->batch_limit / 2;
+			pj_log_debug("batch_shrink", "limit=%zu us=%lld",
+			    e->batch_limit, (long long)txn_us);
+		}
 	} else if (txn_us < target_us / 2 && e->batch_limit < max) {
 		e->batch_limit += e->batch_limit / 4 + 1;
 		if (e->batch_limit > max)
@@ -247,8 +258,7 @@ repair_with_retry(struct engine *e, const struct pj_pass *pass,
 			    "pass=%s keys=%zu repaired=%zu us=%lld", pass->name,
 			    e->batch.n, *repaired, (long long)t0);
 			pj_batch_times_add(&pr->batch_times, t0);
-			if (e->ctx.cfg->worker.batch_target_ms > 0 &&
-			    t0 > e->ctx.cfg->worker.batch_target_ms * 1000)
+			if (over_target(e, t0))
 				pr->batches_over_target++;
 			pace(e, t0);
 			return PJ_OK;
